@@ -1,0 +1,1 @@
+"""Adapters: read and write the world (files, FHIR, text) and return core types."""

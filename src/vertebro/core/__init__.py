@@ -1,0 +1,1 @@
+"""The pure domain: facts, policies, three-valued evaluation. No I/O, no clock, no framework."""

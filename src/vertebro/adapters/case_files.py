@@ -103,7 +103,8 @@ def parse_facts(data: Any, source: str) -> FactSet:
         except ValueError as exc:
             raise InputError(source, f"fact {name!r}: {exc}", line) from None
         provenance = Provenance(
-            "case-file", evidence_source, str(quote) if quote else None, None, f"line {line}"
+            "case-file", evidence_source, str(quote) if quote else None, None,
+            f"line {line}" if evidence_source == source else f"{source} line {line}",
         )
         facts.append(Fact(name, value, (provenance,)))
     return FactSet(facts)

@@ -55,6 +55,7 @@ class RequirementResult:
     applies: Tri
     status: Tri | None
     evidence: tuple[Fact, ...]
+    criteria: tuple[CriterionResult, ...]  # the trace of its condition and confirmation
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,9 +215,10 @@ def _missing(open_trees: list[Criterion], status_of: dict[str, Tri]) -> tuple[Mi
 def _requirement(req: Requirement, facts: FactSet, as_of: dt.date) -> RequirementResult:
     applies, status = Tri.TRUE, None
     evidence: tuple[Fact, ...] = ()
+    trace: list[CriterionResult] = []
     if req.applies_when is not None:
-        applies, evidence = _evaluate(req.applies_when, facts, as_of, [], {}, None, 0)
+        applies, evidence = _evaluate(req.applies_when, facts, as_of, trace, {}, None, 0)
     if req.confirm is not None:
-        status, confirm_evidence = _evaluate(req.confirm, facts, as_of, [], {}, None, 0)
+        status, confirm_evidence = _evaluate(req.confirm, facts, as_of, trace, {}, None, 0)
         evidence = _dedupe((*evidence, *confirm_evidence))
-    return RequirementResult(req, applies, status, evidence)
+    return RequirementResult(req, applies, status, evidence, tuple(trace))

@@ -1,0 +1,45 @@
+# Two commands for a new machine: `make demo` (set up, then assess the example cases) and
+# `make test` (set up, then lint, type-check, check the architecture and run every test).
+# Setup installs uv from PyPI into .tools/ and the locked dependencies into .venv/.
+
+PYTHON ?= python3.11
+UV_VERSION := 0.13.8
+UV := .tools/bin/uv
+export UV_PYTHON_DOWNLOADS := never
+export UV_PYTHON := $(PYTHON)
+VENV_BIN := .venv/bin
+
+.PHONY: setup demo test lint unit policy bench clean
+
+$(UV):
+	$(PYTHON) -m venv .tools
+	.tools/bin/pip install --quiet uv==$(UV_VERSION)
+
+.venv/.synced: $(UV) pyproject.toml uv.lock
+	$(UV) sync --frozen --quiet
+	touch $@
+
+setup: .venv/.synced
+
+demo: setup
+	$(VENV_BIN)/vertebro assess examples/ --policy carefirst
+	$(VENV_BIN)/vertebro assess examples/ --policy nice
+
+lint: setup
+	$(VENV_BIN)/ruff check src tests benchmarks
+	$(VENV_BIN)/mypy
+	$(VENV_BIN)/lint-imports
+
+policy: setup
+	$(VENV_BIN)/vertebro test
+
+unit: setup
+	$(VENV_BIN)/pytest -n 2 -q
+
+test: lint policy unit
+
+bench: setup
+	$(VENV_BIN)/python benchmarks/run.py
+
+clean:
+	rm -rf .venv .tools .mypy_cache .ruff_cache .pytest_cache

@@ -41,7 +41,12 @@ def expand_inputs(paths: list[Path]) -> Iterator[Path | InputError]:
 
 
 def read_case(path: Path) -> Case:
-    """Read any supported input into a case."""
+    """Read any supported input into a case.
+
+    Dispatch: .yaml/.yml and vertebro-format .json are case files; .json holding a FHIR
+    resource (`resourceType`) is a FHIR Bundle (adapters.fhir); .txt is a clinical note
+    (adapters.nlp). FHIR and note support are added by their adapters.
+    """
     return load_case_file(path)
 
 

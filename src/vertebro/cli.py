@@ -52,11 +52,21 @@ def main() -> None:
 
 @main.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--policy", "policy_name", required=True,
-              help="A policy id (carefirst, nice) or the path of a policy.yaml.")
-@click.option("--as-of", "as_of_text", metavar="YYYY-MM-DD",
-              help="Assess as of this date (default: the request's date, else today).")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option(
+    "--policy",
+    "policy_name",
+    required=True,
+    help="A policy id (carefirst, nice) or the path of a policy.yaml.",
+)
+@click.option(
+    "--as-of",
+    "as_of_text",
+    metavar="YYYY-MM-DD",
+    help="Assess as of this date (default: the request's date, else today).",
+)
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
 def assess(paths: tuple[Path, ...], policy_name: str, as_of_text: str | None, fmt: str) -> None:
     """Assess case files (or folders of them) against a policy.
 
@@ -91,9 +101,14 @@ def assess(paths: tuple[Path, ...], policy_name: str, as_of_text: str | None, fm
 
 @main.command("test")
 @click.option("--policy", "policy_ids", multiple=True, help="Only this policy id (repeatable).")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
-@click.option("--coverage/--no-coverage", default=False,
-              help="Also list criteria lacking a met, not-met or unknown case.")
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
+@click.option(
+    "--coverage/--no-coverage",
+    default=False,
+    help="Also list criteria lacking a met, not-met or unknown case.",
+)
 def test_policies(policy_ids: tuple[str, ...], fmt: str, coverage: bool) -> None:
     """Run the test cases shipped with each policy. Fails when a case fails or none ran."""
     try:
@@ -106,14 +121,25 @@ def test_policies(policy_ids: tuple[str, ...], fmt: str, coverage: bool) -> None
     results = [r for run in runs for r in run.results]
     counts = {v: sum(r.verdict is v for r in results) for v in Verdict}
     if fmt == "json":
-        click.echo(json.dumps({
-            "results": [
-                {"policy": r.policy, "file": r.file, "case": r.name, "verdict": r.verdict.value,
-                 "problems": list(r.problems)} for r in results
-            ],
-            "summary": {v.value: n for v, n in counts.items()},
-            "coverage_gaps": {run.policy: run.coverage_gaps() for run in runs},
-        }, indent=2))
+        click.echo(
+            json.dumps(
+                {
+                    "results": [
+                        {
+                            "policy": r.policy,
+                            "file": r.file,
+                            "case": r.name,
+                            "verdict": r.verdict.value,
+                            "problems": list(r.problems),
+                        }
+                        for r in results
+                    ],
+                    "summary": {v.value: n for v, n in counts.items()},
+                    "coverage_gaps": {run.policy: run.coverage_gaps() for run in runs},
+                },
+                indent=2,
+            )
+        )
     else:
         for r in results:
             if r.verdict is not Verdict.PASS:
@@ -123,11 +149,15 @@ def test_policies(policy_ids: tuple[str, ...], fmt: str, coverage: bool) -> None
         if coverage:
             for run in runs:
                 for node_id, statuses in run.coverage_gaps().items():
-                    click.echo(f"GAP   {run.policy}: {node_id} has no passing case for {', '.join(statuses)}")
+                    click.echo(
+                        f"GAP   {run.policy}: {node_id} has no passing case for "
+                        f"{', '.join(statuses)}"
+                    )
         ran = counts[Verdict.PASS] + counts[Verdict.FAIL] + counts[Verdict.ERROR]
+        failed = counts[Verdict.FAIL] + counts[Verdict.ERROR]
         click.echo(
-            f"{counts[Verdict.PASS]} passed, {counts[Verdict.FAIL] + counts[Verdict.ERROR]} failed, "
-            f"{counts[Verdict.SKIP]} skipped ({ran} policy cases in {len(runs)} policies)"
+            f"{counts[Verdict.PASS]} passed, {failed} failed, {counts[Verdict.SKIP]} skipped "
+            f"({ran} policy cases in {len(runs)} policies)"
         )
     if not runs or not all(run.ok for run in runs):
         if not any(r.verdict is not Verdict.SKIP for r in results):

@@ -22,7 +22,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 from vertebro.adapters import yaml_lines
@@ -38,7 +38,7 @@ _EXPECT_KEYS = {"outcome", "criteria", "missing"}
 STATUSES = ("met", "not-met", "unknown")
 
 
-class Verdict(str, Enum):
+class Verdict(StrEnum):
     """The result of one policy test case."""
 
     PASS = "PASS"
@@ -60,7 +60,7 @@ class CaseResult:
 
 @dataclass
 class PolicyTestRun:
-    """Every case result for one policy version, and which node statuses the passing cases showed."""
+    """Every case result for one policy version and the node statuses its passing cases showed."""
 
     policy: str
     results: list[CaseResult] = field(default_factory=list)
@@ -89,28 +89,43 @@ def run_policy_tests(version: PolicyVersion) -> PolicyTestRun:
     label = f"{policy.id} {policy.version}"
     run = PolicyTestRun(label, node_ids=[node.id for node in policy.nodes()])
     tests_dir = version.folder / "tests"
-    files = sorted(
-        (f for f in tests_dir.iterdir() if f.name.endswith((".yaml", ".yml"))), key=lambda f: f.name
-    ) if tests_dir.is_dir() else []
+    files = (
+        sorted(
+            (f for f in tests_dir.iterdir() if f.name.endswith((".yaml", ".yml"))),
+            key=lambda f: f.name,
+        )
+        if tests_dir.is_dir()
+        else []
+    )
     for test_file in files:
         display = f"{version.display.rsplit('/', 1)[0]}/tests/{test_file.name}"
         try:
             document = yaml_lines.load(test_file.read_text(encoding="utf-8"))
         except yaml_lines.YamlError as exc:
-            run.results.append(CaseResult(label, display, "(file)", Verdict.ERROR, (f"line {exc.line}: {exc.message}",)))
+            run.results.append(
+                CaseResult(
+                    label, display, "(file)", Verdict.ERROR, (f"line {exc.line}: {exc.message}",)
+                )
+            )
             continue
         cases = document.get("cases") if isinstance(document, dict) else None
         if not isinstance(cases, list):
-            run.results.append(CaseResult(label, display, "(file)", Verdict.ERROR, ("expected a 'cases:' list",)))
+            run.results.append(
+                CaseResult(label, display, "(file)", Verdict.ERROR, ("expected a 'cases:' list",))
+            )
             continue
         for index, case_doc in enumerate(cases):
             run.results.append(_run_case(version, display, index, case_doc, run))
     return run
 
 
-def _run_case(version: PolicyVersion, display: str, index: int, doc: Any, run: PolicyTestRun) -> CaseResult:
+def _run_case(
+    version: PolicyVersion, display: str, index: int, doc: Any, run: PolicyTestRun
+) -> CaseResult:
     label = run.policy
-    name = str(doc.get("name", f"case {index + 1}")) if isinstance(doc, dict) else f"case {index + 1}"
+    name = (
+        str(doc.get("name", f"case {index + 1}")) if isinstance(doc, dict) else f"case {index + 1}"
+    )
     if name.startswith("todo_"):
         return CaseResult(label, display, name, Verdict.SKIP)
     try:
@@ -119,10 +134,14 @@ def _run_case(version: PolicyVersion, display: str, index: int, doc: Any, run: P
         case = parse_case(doc, display, default_id=name, allowed=_CASE_KEYS)
         as_of = doc.get("as_of")
         if not isinstance(as_of, dt.date):
-            raise InputError(display, f"case {name!r} needs as_of: YYYY-MM-DD", getattr(doc, "line", None))
+            raise InputError(
+                display, f"case {name!r} needs as_of: YYYY-MM-DD", getattr(doc, "line", None)
+            )
         expect = doc.get("expect")
         if not isinstance(expect, dict) or not expect:
-            raise InputError(display, f"case {name!r} needs 'expect' by procedure", getattr(doc, "line", None))
+            raise InputError(
+                display, f"case {name!r} needs 'expect' by procedure", getattr(doc, "line", None)
+            )
         assessment = assess(version.policy, case.facts, case.requests, as_of=as_of)
     except InputError as exc:
         return CaseResult(label, display, name, Verdict.ERROR, (str(exc),))
@@ -132,7 +151,9 @@ def _run_case(version: PolicyVersion, display: str, index: int, doc: Any, run: P
     for procedure, want in expect.items():
         det = by_procedure.get(procedure)
         if det is None or not isinstance(want, dict):
-            problems.append(f"{procedure}: no such request in the case, or expectation not a mapping")
+            problems.append(
+                f"{procedure}: no such request in the case, or expectation not a mapping"
+            )
             continue
         problems.extend(_compare(procedure, det, want, observed))
     if problems:
@@ -142,7 +163,9 @@ def _run_case(version: PolicyVersion, display: str, index: int, doc: Any, run: P
     return CaseResult(label, display, name, Verdict.PASS)
 
 
-def _compare(procedure: str, det: Determination, want: dict[str, Any], observed: list[tuple[str, str]]) -> list[str]:
+def _compare(
+    procedure: str, det: Determination, want: dict[str, Any], observed: list[tuple[str, str]]
+) -> list[str]:
     problems = []
     unknown_keys = set(want) - _EXPECT_KEYS
     if unknown_keys:
@@ -157,12 +180,16 @@ def _compare(procedure: str, det: Determination, want: dict[str, Any], observed:
             problems.append(f"{procedure}: {want['outcome']!r} is not an outcome")
         else:
             if det.outcome is not outcome:
-                problems.append(f"{procedure}: outcome {det.outcome.value}, expected {outcome.value}")
+                problems.append(
+                    f"{procedure}: outcome {det.outcome.value}, expected {outcome.value}"
+                )
     for node_id, status in (want.get("criteria") or {}).items():
         if status not in STATUSES:
             problems.append(f"{procedure}: {node_id}: {status!r} is not met / not-met / unknown")
         elif node_id not in statuses:
-            problems.append(f"{procedure}: criterion {node_id!r} is not evaluated for this procedure")
+            problems.append(
+                f"{procedure}: criterion {node_id!r} is not evaluated for this procedure"
+            )
         elif statuses[node_id] != status:
             problems.append(f"{procedure}: {node_id} is {statuses[node_id]}, expected {status}")
         else:

@@ -23,7 +23,7 @@ def plain(text: str, role: str) -> str:  # noqa: ARG001 - the no-colour style ig
 
 
 def render_assessment(report: AssessmentReport, style: Style = plain) -> str:
-    """A readable report: each procedure's outcome, its criteria with evidence, and the questions."""
+    """A readable report: each outcome, its criteria with evidence, and the open questions."""
     lines = [
         style(report.input, "heading") + f"  (case {report.case}, as of {report.as_of})",
         f"Policy: {report.policy.title} — {report.policy.id} {report.policy.version} "
@@ -79,7 +79,13 @@ def _criterion(criterion: CriterionOut, style: Style) -> list[str]:
 
 def _evidence(evidence: EvidenceOut) -> str:
     value = evidence.value
-    shown = ", ".join(value) if isinstance(value, list) else str(value).lower() if isinstance(value, bool) else value
+    shown = (
+        ", ".join(value)
+        if isinstance(value, list)
+        else str(value).lower()
+        if isinstance(value, bool)
+        else value
+    )
     where = evidence.source + (f" {evidence.location}" if evidence.location else "")
     quote = f' "{evidence.quote}"' if evidence.quote else ""
     lost = " (conflicting reading, overruled)" if evidence.conflict else ""

@@ -109,7 +109,9 @@ def json_value(value: FactValue | None) -> JsonValue:
     return [str(level) for level in value]
 
 
-def build_report(assessment: Assessment, policy: Policy, case: Case, input_name: str) -> AssessmentReport:
+def build_report(
+    assessment: Assessment, policy: Policy, case: Case, input_name: str
+) -> AssessmentReport:
     """Turn an assessment into the report every interface shows."""
     return AssessmentReport(
         input=input_name,
@@ -130,7 +132,10 @@ def _determination(det: Determination, policy: Policy) -> DeterminationOut:
         outcome=det.outcome.value,
         decided_by=det.decided_by.when if det.decided_by else None,
         criteria=[_criterion(result, policy) for result in det.criteria],
-        missing=[MissingOut(fact=m.fact, question=m.question, criteria=list(m.criteria)) for m in det.missing],
+        missing=[
+            MissingOut(fact=m.fact, question=m.question, criteria=list(m.criteria))
+            for m in det.missing
+        ],
         requirements=[_requirement(r, policy) for r in det.requirements],
     )
 
@@ -152,9 +157,14 @@ def evidence_out(facts: tuple[Fact, ...]) -> list[EvidenceOut]:
             for prov in reading.evidence:
                 out.append(
                     EvidenceOut(
-                        fact=fact.name, value=json_value(reading.value), kind=prov.kind,
-                        source=prov.source, quote=prov.quote, span=prov.span,
-                        location=prov.location, conflict=conflict,
+                        fact=fact.name,
+                        value=json_value(reading.value),
+                        kind=prov.kind,
+                        source=prov.source,
+                        quote=prov.quote,
+                        span=prov.span,
+                        location=prov.location,
+                        conflict=conflict,
                     )
                 )
     return out

@@ -30,7 +30,9 @@ def expand_inputs(paths: list[Path]) -> Iterator[Path | InputError]:
     """Files as given; folders as their readable files, sorted; missing paths as errors."""
     for path in paths:
         if path.is_dir():
-            found = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in CASE_SUFFIXES)
+            found = sorted(
+                p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in CASE_SUFFIXES
+            )
             if not found:
                 yield InputError(str(path), "folder holds no case files (.yaml, .yml, .json)")
             yield from found
@@ -50,7 +52,9 @@ def read_case(path: Path) -> Case:
     return load_case_file(path)
 
 
-def assess_case(case: Case, policy_name: str, *, as_of: dt.date | None, today: dt.date) -> AssessmentReport:
+def assess_case(
+    case: Case, policy_name: str, *, as_of: dt.date | None, today: dt.date
+) -> AssessmentReport:
     """Assess a case under the named policy (or policy file) as of a date.
 
     The as-of date is the one given, else the case's request date, else today.

@@ -1,16 +1,16 @@
 """Read vertebro's own case format (YAML or JSON): requested procedures plus facts with evidence.
 
-    id: case-01                      # optional
-    request_date: 2026-10-01         # optional; the default as-of date
-    requests:
-      - procedure: vertebroplasty
-        levels: T12-L1
-    facts:
-      fracture.aetiology: osteoporotic
-      conservative_treatment.duration_weeks:
-        value: 8
-        source: GP letter 2026-09-01
-        quote: "Eight weeks of analgesia and physiotherapy without benefit."
+id: case-01                      # optional
+request_date: 2026-10-01         # optional; the default as-of date
+requests:
+  - procedure: vertebroplasty
+    levels: T12-L1
+facts:
+  fracture.aetiology: osteoporotic
+  conservative_treatment.duration_weeks:
+    value: 8
+    source: GP letter 2026-09-01
+    quote: "Eight weeks of analgesia and physiotherapy without benefit."
 """
 
 from __future__ import annotations
@@ -103,7 +103,10 @@ def parse_facts(data: Any, source: str) -> FactSet:
         except ValueError as exc:
             raise InputError(source, f"fact {name!r}: {exc}", line) from None
         provenance = Provenance(
-            "case-file", evidence_source, str(quote) if quote else None, None,
+            "case-file",
+            evidence_source,
+            str(quote) if quote else None,
+            None,
             f"line {line}" if evidence_source == source else f"{source} line {line}",
         )
         facts.append(Fact(name, value, (provenance,)))
@@ -113,7 +116,9 @@ def parse_facts(data: Any, source: str) -> FactSet:
 def _requests(data: Any, parent: Any, source: str) -> tuple[ProcedureRequest, ...]:
     if not isinstance(data, list) or not data:
         raise InputError(
-            source, "'requests' must list at least one {procedure, levels}", _key_line(parent, "requests")
+            source,
+            "'requests' must list at least one {procedure, levels}",
+            _key_line(parent, "requests"),
         )
     levels_spec = CATALOGUE["request.levels"]
     assert levels_spec.type is FactType.LEVELS
@@ -149,7 +154,9 @@ def _reject_unknown(data: dict[str, Any], allowed: set[str], source: str) -> Non
     for key in data:
         if key not in allowed:
             raise InputError(
-                source, f"unknown key {key!r} (expected {', '.join(sorted(allowed))})", _key_line(data, key)
+                source,
+                f"unknown key {key!r} (expected {', '.join(sorted(allowed))})",
+                _key_line(data, key),
             )
 
 

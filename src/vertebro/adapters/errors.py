@@ -1,4 +1,4 @@
-"""The error every adapter raises for bad input: one line naming the file, the place and the fault."""
+"""The error adapters raise for bad input: one line naming the file, the place and the fault."""
 
 from __future__ import annotations
 

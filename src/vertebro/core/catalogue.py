@@ -7,7 +7,7 @@ Add facts here as policies need them; never rename or reuse a name.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from enum import Enum
+from enum import StrEnum
 from types import MappingProxyType
 
 from vertebro.core.facts import FactSpec, FactType
@@ -22,7 +22,7 @@ B, C, CS, N, D, LV = (
 )
 
 
-class Procedure(str, Enum):
+class Procedure(StrEnum):
     """A cement augmentation procedure that can be requested."""
 
     VERTEBROPLASTY = "vertebroplasty"

@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from vertebro.core.catalogue import CATALOGUE
 from vertebro.core.facts import FactType, FactValue
 from vertebro.core.levels import Level, Region
-from vertebro.core.tri import Tri
 
 
 @dataclass(frozen=True, slots=True)

@@ -83,9 +83,11 @@ class Assessment:
 def assess(
     policy: Policy, facts: FactSet, requests: tuple[ProcedureRequest, ...], *, as_of: dt.date
 ) -> Assessment:
-    """Assess each requested procedure. Pure: the date is an argument, nothing is read or written."""
+    """Assess each requested procedure. Pure: the date is an argument; no I/O happens here."""
     return Assessment(
-        policy.ref, as_of, tuple(determine(policy, facts, request, as_of=as_of) for request in requests)
+        policy.ref,
+        as_of,
+        tuple(determine(policy, facts, request, as_of=as_of) for request in requests),
     )
 
 
@@ -112,11 +114,11 @@ def determine(
     outcome, decided_by, open_rules = _resolve(policy.rules[procedure], status_of)
     missing: tuple[MissingFact, ...] = ()
     if outcome is Outcome.INSUFFICIENT_INFORMATION:
-        missing = _missing(
-            [policy.criteria[r.when] for r in open_rules if r.when], status_of
-        )
+        missing = _missing([policy.criteria[r.when] for r in open_rules if r.when], status_of)
     requirements = tuple(
-        _requirement(req, facts, as_of) for req in policy.requirements if procedure in req.procedures
+        _requirement(req, facts, as_of)
+        for req in policy.requirements
+        if procedure in req.procedures
     )
     return Determination(
         procedure, outcome, decided_by, tuple(trace), missing, requirements, request

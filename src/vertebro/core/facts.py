@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from typing import Literal
 
 from vertebro.core.levels import Level, parse_levels
@@ -15,7 +15,7 @@ FactValue = bool | str | float | dt.date | tuple[Level, ...] | frozenset[str]
 EvidenceKind = Literal["case-file", "fhir", "note", "answer", "derived"]
 
 
-class FactType(str, Enum):
+class FactType(StrEnum):
     """The kind of value a fact holds."""
 
     BOOLEAN = "boolean"
@@ -49,7 +49,8 @@ class FactSpec:
     unit: str | None = None
     minimum: float | None = None
     maximum: float | None = None
-    # For CHOICES: a value that counts as others too (an interventional radiologist is a radiologist).
+    # For CHOICES: a value that counts as others too (an interventional radiologist is a
+    # radiologist).
     implies: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     def coerce(self, raw: object) -> FactValue | None:

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import re
-from enum import Enum
+from enum import StrEnum
 from functools import total_ordering
 
 
-class Region(str, Enum):
+class Region(StrEnum):
     """A region of the spine."""
 
     CERVICAL = "cervical"
@@ -16,7 +16,12 @@ class Region(str, Enum):
     SACRAL = "sacral"
 
 
-_REGION_OF_LETTER = {"C": Region.CERVICAL, "T": Region.THORACIC, "L": Region.LUMBAR, "S": Region.SACRAL}
+_REGION_OF_LETTER = {
+    "C": Region.CERVICAL,
+    "T": Region.THORACIC,
+    "L": Region.LUMBAR,
+    "S": Region.SACRAL,
+}
 _COUNT = {"C": 7, "T": 12, "L": 5, "S": 5}
 _ORDER = "CTLS"
 # "sacrum" names the whole bone when a note does not give a segment; it sorts before S1.
@@ -46,7 +51,9 @@ class Level:
             return cls("S", 0)
         match = _LEVEL_RE.match(text)
         if not match:
-            raise ValueError(f"not a spinal level: {text!r} (expected C1-C7, T1-T12, L1-L5, S1-S5 or sacrum)")
+            raise ValueError(
+                f"not a spinal level: {text!r} (expected C1-C7, T1-T12, L1-L5, S1-S5 or sacrum)"
+            )
         return cls(match.group(1).upper(), int(match.group(2)))
 
     @property
@@ -55,13 +62,18 @@ class Level:
         return _REGION_OF_LETTER[self.letter]
 
     def __str__(self) -> str:
-        return SACRUM if (self.letter == "S" and self.number == 0) else f"{self.letter}{self.number}"
+        return (
+            SACRUM if (self.letter == "S" and self.number == 0) else f"{self.letter}{self.number}"
+        )
 
     def __repr__(self) -> str:
         return f"Level({self})"
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, Level) and (self.letter, self.number) == (other.letter, other.number)
+        return isinstance(other, Level) and (self.letter, self.number) == (
+            other.letter,
+            other.number,
+        )
 
     def __lt__(self, other: Level) -> bool:
         return _sort_key(self) < _sort_key(other)
@@ -87,7 +99,9 @@ def level_range(first: Level, last: Level) -> list[Level]:
     return [lv for lv in ALL_LEVELS if low <= lv <= high]
 
 
-_RANGE_RE = re.compile(r"^\s*([CTLS]\s*\d{1,2})\s*(?:-|–|to|through)\s*([CTLS]?\s*\d{1,2})\s*$", re.I)
+_RANGE_RE = re.compile(
+    r"^\s*([CTLS]\s*\d{1,2})\s*(?:-|–|to|through)\s*([CTLS]?\s*\d{1,2})\s*$", re.I
+)
 
 
 def parse_levels(text: str) -> list[Level]:

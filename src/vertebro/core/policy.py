@@ -1,17 +1,17 @@
-"""A policy: versioned, dated, sourced criterion trees and the rules that turn them into outcomes."""
+"""A policy: versioned, dated, sourced criterion trees and the rules that give outcomes."""
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 from vertebro.core.catalogue import Procedure
 from vertebro.core.criteria import Citation, Criterion, walk
 
 
-class Outcome(str, Enum):
+class Outcome(StrEnum):
     """What the policy says about a requested procedure.
 
     These are assessments, not decisions: no outcome here is an adverse determination. An
@@ -24,7 +24,7 @@ class Outcome(str, Enum):
     INSUFFICIENT_INFORMATION = "insufficient-information"
 
 
-class Confidence(str, Enum):
+class Confidence(StrEnum):
     """How well a source's text has been verified (as tagged in the project's reference data)."""
 
     CONFIRMED = "confirmed"
@@ -32,7 +32,7 @@ class Confidence(str, Enum):
     UNCONFIRMED = "unconfirmed"
 
 
-class RequirementKind(str, Enum):
+class RequirementKind(StrEnum):
     """What kind of requirement sits beside the patient-level criteria."""
 
     SERVICE = "service"  # about the unit doing the procedure, e.g. access to spinal surgery
@@ -127,9 +127,9 @@ class Policy:
         for tree in self.criteria.values():
             yield from walk(tree)
         for requirement in self.requirements:
-            for tree in (requirement.applies_when, requirement.confirm):
-                if tree is not None:
-                    yield from walk(tree)
+            for condition in (requirement.applies_when, requirement.confirm):
+                if condition is not None:
+                    yield from walk(condition)
 
     def trees_for(self, procedure: Procedure) -> tuple[Criterion, ...]:
         """The top-level trees the procedure's rules consult, in rule order."""

@@ -85,7 +85,9 @@ class NodeDoc(_Strict):
         operators = [op for op in OPERATOR_TYPES if getattr(self, op) is not None]
         if len(kinds) != 1:
             names = [k.rstrip("_") for k in kinds] or ["none"]
-            raise ValueError(f"node {self.id!r} needs exactly one of all, any, not, fact; has {names}")
+            raise ValueError(
+                f"node {self.id!r} needs exactly one of all, any, not, fact; has {names}"
+            )
         if kinds == ["fact"] and len(operators) != 1:
             raise ValueError(
                 f"predicate {self.id!r} needs exactly one test "
@@ -214,15 +216,32 @@ class _Builder:
             for i, h in enumerate(doc.history)
         )
         sources = {
-            s.id: Source(s.id, s.title, s.publisher, _text(s.published), s.url, s.text_file,
-                         s.confidence, s.note)
+            s.id: Source(
+                s.id,
+                s.title,
+                s.publisher,
+                _text(s.published),
+                s.url,
+                s.text_file,
+                s.confidence,
+                s.note,
+            )
             for s in doc.sources
         }
         return Policy(
-            id=doc.id, title=doc.title, version=doc.version, jurisdiction=doc.jurisdiction,
-            effective_from=doc.effective.from_, effective_to=doc.effective.to,
-            effective_note=doc.effective.note, sources=sources, history=history,
-            criteria=criteria, rules=rules, requirements=requirements, content_hash=self.digest,
+            id=doc.id,
+            title=doc.title,
+            version=doc.version,
+            jurisdiction=doc.jurisdiction,
+            effective_from=doc.effective.from_,
+            effective_to=doc.effective.to,
+            effective_note=doc.effective.note,
+            sources=sources,
+            history=history,
+            criteria=criteria,
+            rules=rules,
+            requirements=requirements,
+            content_hash=self.digest,
         )
 
     def _unique(self, ids: list[str], loc: Loc, what: str) -> None:
@@ -294,8 +313,14 @@ class _Builder:
         applies = self._node(req.applies_when, (*loc, "applies_when")) if req.applies_when else None
         confirm = self._node(req.confirm, (*loc, "confirm")) if req.confirm else None
         return Requirement(
-            req.id, req.kind, " ".join(req.title.split()), self._cites(req.cite, loc),
-            tuple(req.procedures), applies, confirm, req.note,
+            req.id,
+            req.kind,
+            " ".join(req.title.split()),
+            self._cites(req.cite, loc),
+            tuple(req.procedures),
+            applies,
+            confirm,
+            req.note,
         )
 
     def _rules(
@@ -315,7 +340,6 @@ class _Builder:
                 )
             rules.append(Rule(rule.outcome, rule.when))
         return tuple(rules)
-
 
 
 def _text(value: str | dt.date | None) -> str | None:

@@ -34,7 +34,9 @@ AS_OF = dt.date(2026, 10, 1)
 
 def random_case(policy: Policy, rng: random.Random, index: int) -> Case:
     """A case with each policy fact known with probability 0.7, and one to three requests."""
-    names = sorted({n.fact for n in policy.nodes() if isinstance(n, Predicate)} - {"request.procedure"})
+    names = sorted(
+        {n.fact for n in policy.nodes() if isinstance(n, Predicate)} - {"request.procedure"}
+    )
     facts = []
     for name in names:
         if rng.random() < 0.7:
@@ -87,24 +89,50 @@ def main() -> None:
         core_n = time.perf_counter() - start
         start = time.perf_counter()
         for case in cases:
-            build_report(assess(policy, case.facts, case.requests, as_of=AS_OF), policy, case, case.source).model_dump_json()
+            build_report(
+                assess(policy, case.facts, case.requests, as_of=AS_OF), policy, case, case.source
+            ).model_dump_json()
         report_n = time.perf_counter() - start
         rows.append((policy.id, core_one, core_n, report_n))
     with tempfile.TemporaryDirectory() as tmp:
         case_file = Path(tmp) / "case.yaml"
-        case_file.write_text("requests: [{procedure: vertebroplasty, levels: L1}]\nfacts: {pain.severe: true}\n")
+        case_file.write_text(
+            "requests: [{procedure: vertebroplasty, levels: L1}]\nfacts: {pain.severe: true}\n"
+        )
         vertebro = Path(sys.executable).with_name("vertebro")
         reps = 5
         start = time.perf_counter()
         for _ in range(reps):
-            subprocess.run([str(vertebro), "assess", str(case_file), "--policy", "nice", "--as-of", "2026-10-01", "--format", "json"], check=True, capture_output=True)
+            subprocess.run(
+                [
+                    str(vertebro),
+                    "assess",
+                    str(case_file),
+                    "--policy",
+                    "nice",
+                    "--as-of",
+                    "2026-10-01",
+                    "--format",
+                    "json",
+                ],
+                check=True,
+                capture_output=True,
+            )
         cli_one = (time.perf_counter() - start) / reps
-    print(f"## Assessment throughput ({args.n:,} generated cases per policy, one process, one core)\n")
-    print("| policy | one case, core (ms) | core: n cases | core + report + JSON: n cases | report cost ratio |")
+    print(
+        f"## Assessment throughput ({args.n:,} generated cases per policy, one process, one core)\n"
+    )
+    print(
+        "| policy | one case, core (ms) | core: n cases | core + report + JSON: n cases | report cost ratio |"
+    )
     print("|---|---|---|---|---|")
     for pid, core_one, core_n, report_n in rows:
-        print(f"| {pid} | {core_one * 1000:.3f} | {_rate(args.n, core_n)} ({core_n:.2f} s) | {_rate(args.n, report_n)} ({report_n:.2f} s) | {report_n / core_n:.1f}× |")
-    print(f"\nCLI end to end, one case file in a fresh process (start-up included): {cli_one * 1000:.0f} ms")
+        print(
+            f"| {pid} | {core_one * 1000:.3f} | {_rate(args.n, core_n)} ({core_n:.2f} s) | {_rate(args.n, report_n)} ({report_n:.2f} s) | {report_n / core_n:.1f}× |"
+        )
+    print(
+        f"\nCLI end to end, one case file in a fresh process (start-up included): {cli_one * 1000:.0f} ms"
+    )
 
 
 if __name__ == "__main__":

@@ -32,7 +32,11 @@ def test_architecture_doc_names_every_module() -> None:
     doc = (SRC.parents[1] / "docs" / "ARCHITECTURE.md").read_text(encoding="utf-8")
     modules = {p.stem for p in SRC.glob("*.py") if p.stem != "__init__"}
     modules |= {p.name for p in SRC.iterdir() if p.is_dir() and (p / "__init__.py").exists()}
-    modules |= {p.name for p in (SRC / "core").iterdir() if p.is_dir() and (p / "__init__.py").exists()}
-    modules |= {p.name for p in (SRC / "adapters").iterdir() if p.is_dir() and (p / "__init__.py").exists()}
+    modules |= {
+        p.name for p in (SRC / "core").iterdir() if p.is_dir() and (p / "__init__.py").exists()
+    }
+    modules |= {
+        p.name for p in (SRC / "adapters").iterdir() if p.is_dir() and (p / "__init__.py").exists()
+    }
     missing = sorted(m for m in modules if f"`{m}" not in doc)
     assert missing == [], f"docs/ARCHITECTURE.md does not mention: {missing}"

@@ -14,7 +14,7 @@ from vertebro.adapters import policy_files
 from vertebro.adapters.errors import InputError
 from vertebro.core.catalogue import CATALOGUE
 from vertebro.policy_tests import Verdict, run_policy_tests
-from vertebro.render import render_assessment
+from vertebro.render import render_assessment, render_policy
 from vertebro.services import assess_inputs
 
 EXIT_BAD_INPUT = 2
@@ -172,6 +172,24 @@ def list_policies() -> None:
         p = version.policy
         until = p.effective_to or "open"
         click.echo(f"{p.id:<10} {p.version:<8} {p.effective_from} – {until}  {p.title}")
+
+
+@main.command("policy")
+@click.argument("policy_id")
+@click.option("--version", "version", help="A version (default: the newest).")
+def show_policy(policy_id: str, version: str | None) -> None:
+    """Print a policy as a readable, cited Markdown document."""
+    try:
+        versions = policy_files.versions_of(policy_id)
+    except InputError as exc:
+        _fail(exc.message)
+    chosen = [v for v in versions if version is None or v.policy.version == version]
+    if not chosen:
+        _fail(
+            f"{policy_id} has no version {version!r}; versions: "
+            f"{', '.join(v.policy.version for v in versions)}"
+        )
+    click.echo(render_policy(chosen[-1].policy), nl=False)
 
 
 @main.command("facts")

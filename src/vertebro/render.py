@@ -4,6 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from vertebro.core.criteria import (
+    AllOf,
+    AnyOf,
+    Citation,
+    Criterion,
+    Not,
+    Predicate,
+    children,
+    test_operator,
+)
+from vertebro.core.policy import Policy
 from vertebro.report import AssessmentReport, CriterionOut, DeterminationOut, EvidenceOut
 
 Style = Callable[[str, str], str]  # (text, role) -> styled text
@@ -90,3 +101,105 @@ def _evidence(evidence: EvidenceOut) -> str:
     quote = f' "{evidence.quote}"' if evidence.quote else ""
     lost = " (conflicting reading, overruled)" if evidence.conflict else ""
     return f"{evidence.fact} = {shown}{lost} — {where}{quote}"
+
+
+def render_policy(policy: Policy) -> str:
+    """A policy as a readable, cited Markdown document for clinical review."""
+    lines = [
+        f"# {policy.title}",
+        "",
+        f"- **Policy id / version:** `{policy.id}` {policy.version} (`{policy.content_hash}`)",
+        f"- **Jurisdiction:** {policy.jurisdiction}",
+        f"- **In effect:** from {policy.effective_from}"
+        + (f" to {policy.effective_to}" if policy.effective_to else " (open-ended)"),
+    ]
+    if policy.effective_note:
+        lines.append(f"- **Note on dates:** {policy.effective_note}")
+    lines += ["", "## Sources", ""]
+    for source in policy.sources.values():
+        where = f" <{source.url}>" if source.url else ""
+        lines.append(
+            f"- `{source.id}`: *{source.title}*, {source.publisher}"
+            f"{', ' + source.published if source.published else ''}.{where} "
+            f"Verification: {source.confidence.value}." + (f" {source.note}" if source.note else "")
+        )
+    lines += ["", "## How the outcome is decided", ""]
+    for procedure, rules in policy.rules.items():
+        steps = []
+        for rule in rules:
+            if rule.when is None:
+                steps.append(f"otherwise **{rule.outcome.value}**")
+            else:
+                title = policy.criteria[rule.when].title
+                steps.append(f"if *{title}* (`{rule.when}`) → **{rule.outcome.value}**")
+        lines.append(f"- **{procedure.value}**: " + "; ".join(steps) + ".")
+    lines += [
+        "",
+        "Rules are tried in order. A criterion that cannot be settled from the record is",
+        "*unknown*; an unknown rule before the deciding one makes the outcome",
+        "*insufficient-information* unless every possibility gives the same outcome, and the",
+        "open questions are listed.",
+        "",
+        "## Criteria",
+    ]
+    for tree in policy.criteria.values():
+        lines += ["", f"### `{tree.id}`", ""]
+        lines += _policy_node(tree, policy, 0)
+    if policy.requirements:
+        lines += ["", "## Requirements that do not decide the outcome", ""]
+        for req in policy.requirements:
+            procedures = ", ".join(p.value for p in req.procedures)
+            lines.append(f"- **{req.title}** (`{req.id}`, {req.kind.value}; {procedures})")
+            lines += [f"  {_quote(c, policy)}" for c in req.citations]
+            for label, condition in (
+                ("Applies when", req.applies_when),
+                ("Confirmed by", req.confirm),
+            ):
+                if condition is not None:
+                    lines.append(f"  {label}: {condition.title} ({_test_text(condition)})")
+    if policy.history:
+        lines += ["", "## Source history", ""]
+        lines += [f"- **{h.date}**: {h.summary}" for h in policy.history]
+    return "\n".join(lines) + "\n"
+
+
+def _policy_node(node: Criterion, policy: Policy, depth: int) -> list[str]:
+    pad = "  " * depth
+    kind = {AllOf: "all of", AnyOf: "any of", Not: "not"}.get(type(node), _test_text(node))
+    lines = [f"{pad}- **{node.title}** — `{node.id}` ({kind})"]
+    lines += [f"{pad}  {_quote(c, policy)}" for c in node.citations]
+    if node.note:
+        lines.append(f"{pad}  *Encoding note:* {node.note}")
+    for child in children(node):
+        lines += _policy_node(child, policy, depth + 1)
+    return lines
+
+
+def _quote(citation: Citation, policy: Policy) -> str:
+    return f"> “{citation.words}” — {policy.sources[citation.source].title}, {citation.section}"
+
+
+def _test_text(node: Criterion) -> str:
+    if not isinstance(node, Predicate):
+        return "combination"
+    test = node.test
+    operator = test_operator(test)
+    value = getattr(test, operator)
+    if isinstance(value, tuple):
+        value = ", ".join(str(v) for v in value)
+    words = {
+        "is_": "is",
+        "in_": "is one of",
+        "includes": "includes",
+        "at_least": "≥",
+        "less_than": "<",
+        "weeks_at_least": "weeks ago ≥",
+        "weeks_less_than": "weeks ago <",
+        "regions_all": "all levels in",
+        "regions_any": "some level in",
+    }[operator]
+    if isinstance(value, bool):
+        value = str(value).lower()
+    elif isinstance(value, float):
+        value = f"{value:g}"
+    return f"fact `{node.fact}` {words} {value}"

@@ -39,7 +39,9 @@ def _write(tmp_path: Path, name: str, text: str) -> Path:
 
 def test_json_contract(tmp_path: Path) -> None:
     case = _write(tmp_path, "case.yaml", CASE)
-    result = CliRunner().invoke(main, ["assess", str(case), "--policy", "carefirst", "--format", "json"])
+    result = CliRunner().invoke(
+        main, ["assess", str(case), "--policy", "carefirst", "--format", "json"]
+    )
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert report["input"] == str(case)
@@ -59,9 +61,12 @@ def test_json_contract(tmp_path: Path) -> None:
 
 def test_json_lines_for_several_inputs_and_as_of(tmp_path: Path) -> None:
     a = _write(tmp_path, "a.yaml", CASE)
-    b = _write(tmp_path, "b.json", json.dumps({"requests": [{"procedure": "kyphoplasty"}], "facts": {}}))
+    b = _write(
+        tmp_path, "b.json", json.dumps({"requests": [{"procedure": "kyphoplasty"}], "facts": {}})
+    )
     result = CliRunner().invoke(
-        main, ["assess", str(tmp_path), "--policy", "nice", "--format", "json", "--as-of", "2026-11-01"]
+        main,
+        ["assess", str(tmp_path), "--policy", "nice", "--format", "json", "--as-of", "2026-11-01"],
     )
     assert result.exit_code == 0, result.output
     lines = [json.loads(line) for line in result.stdout.splitlines()]
@@ -73,8 +78,12 @@ def test_json_lines_for_several_inputs_and_as_of(tmp_path: Path) -> None:
 
 def test_bad_input_is_one_line_and_others_still_assessed(tmp_path: Path) -> None:
     good = _write(tmp_path, "good.yaml", CASE)
-    bad = _write(tmp_path, "bad.yaml", CASE.replace("fracture.type: compression", "fracture.type: squashed"))
-    result = CliRunner().invoke(main, ["assess", str(bad), str(good), "--policy", "carefirst", "--format", "json"])
+    bad = _write(
+        tmp_path, "bad.yaml", CASE.replace("fracture.type: compression", "fracture.type: squashed")
+    )
+    result = CliRunner().invoke(
+        main, ["assess", str(bad), str(good), "--policy", "carefirst", "--format", "json"]
+    )
     assert result.exit_code == 2
     assert result.stderr.strip().splitlines() == [
         f"vertebro: {bad}:9: fact 'fracture.type': 'squashed' is not one of: compression, burst, other"
@@ -94,7 +103,9 @@ def test_unknown_key_and_unknown_fact_name_the_line(tmp_path: Path) -> None:
 
 def test_not_yaml_and_missing_file(tmp_path: Path) -> None:
     bad = _write(tmp_path, "bad.yaml", "requests: [unclosed\n")
-    result = CliRunner().invoke(main, ["assess", str(bad), str(tmp_path / "nope.yaml"), "--policy", "nice"])
+    result = CliRunner().invoke(
+        main, ["assess", str(bad), str(tmp_path / "nope.yaml"), "--policy", "nice"]
+    )
     assert result.exit_code == 2
     errors = result.stderr.strip().splitlines()
     assert len(errors) == 2 and errors[1].endswith("nope.yaml: no such file or folder")
@@ -110,24 +121,30 @@ def test_unknown_policy_lists_known_ones(tmp_path: Path) -> None:
 
 def test_policy_not_in_effect(tmp_path: Path) -> None:
     case = _write(tmp_path, "case.yaml", CASE)
-    result = CliRunner().invoke(main, ["assess", str(case), "--policy", "carefirst", "--as-of", "2019-01-01"])
+    result = CliRunner().invoke(
+        main, ["assess", str(case), "--policy", "carefirst", "--as-of", "2019-01-01"]
+    )
     assert result.exit_code == 2
     assert "no version of 'carefirst' is in effect on 2019-01-01" in result.stderr
 
 
 def test_bad_as_of(tmp_path: Path) -> None:
     case = _write(tmp_path, "case.yaml", CASE)
-    result = CliRunner().invoke(main, ["assess", str(case), "--policy", "nice", "--as-of", "01/10/2026"])
+    result = CliRunner().invoke(
+        main, ["assess", str(case), "--policy", "nice", "--as-of", "01/10/2026"]
+    )
     assert result.exit_code == 2 and "--as-of: '01/10/2026' is not a date" in result.stderr
 
 
 def test_text_report_shows_evidence_and_questions(tmp_path: Path) -> None:
-    case = _write(tmp_path, "case.yaml", CASE.replace("  conservative_treatment.failed: true\n", ""))
+    case = _write(
+        tmp_path, "case.yaml", CASE.replace("  conservative_treatment.failed: true\n", "")
+    )
     result = CliRunner().invoke(main, ["assess", str(case), "--policy", "carefirst"])
     assert result.exit_code == 0
     out = result.stdout
     assert "VERTEBROPLASTY at T12, L1: INSUFFICIENT INFORMATION" in out
-    assert 'GP letter 2026-09-20' in out and '"Eight weeks of analgesia' in out
+    assert "GP letter 2026-09-20" in out and '"Eight weeks of analgesia' in out
     assert "Questions that would settle it:" in out
     assert "Has the pain failed to respond to conservative treatment" in out
 
@@ -135,7 +152,9 @@ def test_text_report_shows_evidence_and_questions(tmp_path: Path) -> None:
 def test_policy_file_path_can_be_used(tmp_path: Path) -> None:
     case = _write(tmp_path, "case.yaml", CASE)
     policy = Path(__file__).resolve().parents[2] / "src/vertebro/policies/nice/2026.01/policy.yaml"
-    result = CliRunner().invoke(main, ["assess", str(case), "--policy", str(policy), "--format", "json"])
+    result = CliRunner().invoke(
+        main, ["assess", str(case), "--policy", str(policy), "--format", "json"]
+    )
     assert result.exit_code == 0, result.stderr
     assert json.loads(result.stdout)["policy"]["id"] == "nice"
 

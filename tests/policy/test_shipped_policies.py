@@ -23,7 +23,9 @@ def test_both_policies_ship() -> None:
 
 
 @pytest.mark.parametrize("version", VERSIONS, ids=IDS)
-def test_every_citation_quotes_its_source_verbatim(version: policy_files.PolicyVersion, shared: Path) -> None:
+def test_every_citation_quotes_its_source_verbatim(
+    version: policy_files.PolicyVersion, shared: Path
+) -> None:
     policy = version.policy
     texts = {}
     for source in policy.sources.values():
@@ -40,7 +42,9 @@ def test_every_citation_quotes_its_source_verbatim(version: policy_files.PolicyV
 @pytest.mark.parametrize("version", VERSIONS, ids=IDS)
 def test_policy_cases_pass_and_cover_every_criterion(version: policy_files.PolicyVersion) -> None:
     run = run_policy_tests(version)
-    failures = [(r.name, r.problems) for r in run.results if r.verdict in (Verdict.FAIL, Verdict.ERROR)]
+    failures = [
+        (r.name, r.problems) for r in run.results if r.verdict in (Verdict.FAIL, Verdict.ERROR)
+    ]
     assert failures == []
     assert run.ok
     assert run.coverage_gaps() == {}
@@ -51,3 +55,14 @@ def test_titles_are_plain_words(version: policy_files.PolicyVersion) -> None:
     for node in version.policy.nodes():
         assert node.title[:1].isupper() or node.title[:1].isdigit(), node.id
         assert "_" not in node.title, node.id
+
+
+@pytest.mark.parametrize("version", VERSIONS, ids=IDS)
+def test_policy_review_documents_are_current(version: policy_files.PolicyVersion) -> None:
+    """docs/policies/<id>.md is what clinicians review; regenerate with `vertebro policy <id>`."""
+    from vertebro.render import render_policy
+
+    doc = Path(__file__).resolve().parents[2] / "docs" / "policies" / f"{version.policy.id}.md"
+    assert doc.read_text(encoding="utf-8") == render_policy(version.policy), (
+        f"run: vertebro policy {version.policy.id} > docs/policies/{version.policy.id}.md"
+    )

@@ -20,7 +20,9 @@ def facts(**values: object) -> FactSet:
 
 
 def vertebroplasty(levels: str | None = "L1") -> ProcedureRequest:
-    return ProcedureRequest(Procedure.VERTEBROPLASTY, tuple(parse_levels(levels)) if levels else None)
+    return ProcedureRequest(
+        Procedure.VERTEBROPLASTY, tuple(parse_levels(levels)) if levels else None
+    )
 
 
 PATHWAY_1 = {
@@ -41,8 +43,11 @@ def test_pathway_one_meets_with_evidence(carefirst: Policy) -> None:
     # A met conjunction carries the evidence of every child; each fact keeps its provenance.
     evidence = {f.name for f in by_id["cf-pathway-failed-conservative"].evidence}
     assert evidence == {
-        "fracture.aetiology", "fracture.type", "fracture.symptomatic",
-        "conservative_treatment.duration_weeks", "conservative_treatment.failed",
+        "fracture.aetiology",
+        "fracture.type",
+        "fracture.symptomatic",
+        "conservative_treatment.duration_weeks",
+        "conservative_treatment.failed",
     }
     assert by_id["cf-p1-six-weeks"].evidence[0].evidence[0].span == (10, 34)
     assert det.missing == ()
@@ -74,7 +79,10 @@ def test_six_weeks_is_a_boundary(carefirst: Policy) -> None:
     exactly_six = facts(**{**PATHWAY_1, "conservative_treatment__duration_weeks": 6.0})
     under = facts(**{**PATHWAY_1, "conservative_treatment__duration_weeks": 5.9})
     statuses = [
-        {r.node.id: r.status for r in determine(carefirst, f, vertebroplasty(), as_of=AS_OF).criteria}
+        {
+            r.node.id: r.status
+            for r in determine(carefirst, f, vertebroplasty(), as_of=AS_OF).criteria
+        }
         for f in (exactly_six, under)
     ]
     assert statuses[0]["cf-p1-six-weeks"] is Tri.TRUE
@@ -84,9 +92,11 @@ def test_six_weeks_is_a_boundary(carefirst: Policy) -> None:
 def test_fracture_age_is_measured_to_the_as_of_date(carefirst: Policy) -> None:
     onset = AS_OF - dt.timedelta(weeks=6)
     f = facts(fracture__onset_date=onset)
+
     def age_status(day: dt.date) -> Tri:
         det = determine(carefirst, f, vertebroplasty(), as_of=day)
         return {r.node.id: r.status for r in det.criteria}["cf-p2-under-six-weeks"]
+
     assert age_status(AS_OF) is Tri.FALSE
     assert age_status(AS_OF - dt.timedelta(days=1)) is Tri.TRUE
 
@@ -114,10 +124,15 @@ def test_other_uses_are_investigational_and_covered_ones_do_not_meet(carefirst: 
     traumatic = facts(fracture__aetiology="traumatic", fracture__type="compression")
     det = determine(carefirst, traumatic, vertebroplasty(), as_of=AS_OF)
     assert det.outcome is Outcome.INVESTIGATIONAL
-    short = facts(**{**PATHWAY_1, "conservative_treatment__duration_weeks": 3.0,
-                     "fracture__onset_date": AS_OF - dt.timedelta(weeks=4),
-                     "hospitalisation__for_pain_control": False,
-                     "pain__prevents_ambulation": False})
+    short = facts(
+        **{
+            **PATHWAY_1,
+            "conservative_treatment__duration_weeks": 3.0,
+            "fracture__onset_date": AS_OF - dt.timedelta(weeks=4),
+            "hospitalisation__for_pain_control": False,
+            "pain__prevents_ambulation": False,
+        }
+    )
     det = determine(carefirst, short, vertebroplasty(), as_of=AS_OF)
     assert det.outcome is Outcome.DOES_NOT_MEET_CRITERIA
 
@@ -133,10 +148,15 @@ def test_requirements_report_whether_they_apply(carefirst: Policy) -> None:
 
 def test_nice_service_requirements_do_not_decide_the_outcome(nice: Policy) -> None:
     f = facts(
-        fracture__aetiology="osteoporotic", fracture__type="compression", pain__severe=True,
-        fracture__healed=False, conservative_treatment__failed=True,
-        pain__level_confirmed_by_examination=True, pain__level_confirmed_by_imaging=True,
-        mdt__discussed=True, mdt__members=frozenset({"interventional-radiologist", "spinal-surgeon"}),
+        fracture__aetiology="osteoporotic",
+        fracture__type="compression",
+        pain__severe=True,
+        fracture__healed=False,
+        conservative_treatment__failed=True,
+        pain__level_confirmed_by_examination=True,
+        pain__level_confirmed_by_imaging=True,
+        mdt__discussed=True,
+        mdt__members=frozenset({"interventional-radiologist", "spinal-surgeon"}),
         service__spinal_surgery_access=False,
     )
     det = determine(nice, f, vertebroplasty(), as_of=AS_OF)
@@ -146,7 +166,11 @@ def test_nice_service_requirements_do_not_decide_the_outcome(nice: Policy) -> No
 
 
 def test_assess_covers_every_request(nice: Policy) -> None:
-    requests = (vertebroplasty(), ProcedureRequest(Procedure.KYPHOPLASTY), ProcedureRequest(Procedure.SACROPLASTY))
+    requests = (
+        vertebroplasty(),
+        ProcedureRequest(Procedure.KYPHOPLASTY),
+        ProcedureRequest(Procedure.SACROPLASTY),
+    )
     result = assess(nice, FactSet(), requests, as_of=AS_OF)
     assert [d.procedure for d in result.determinations] == list(Procedure)
     assert result.policy.id == "nice" and result.as_of == AS_OF

@@ -15,7 +15,9 @@ def test_unknown_spellings_are_unknown(raw: object) -> None:
     assert spec("pain.severe").coerce(raw) is None
 
 
-@pytest.mark.parametrize(("raw", "value"), [(True, True), ("yes", True), ("No", False), (False, False)])
+@pytest.mark.parametrize(
+    ("raw", "value"), [(True, True), ("yes", True), ("No", False), (False, False)]
+)
 def test_booleans(raw: object, value: bool) -> None:
     assert spec("pain.severe").coerce(raw) is value
 

@@ -57,13 +57,24 @@ def test_hash_changes_with_content_only() -> None:
         ("fact: pain.severe", "fact: pain.sevre", 12, "unknown fact 'pain.sevre'"),
         ("    is: true", "    at_least: 3", 13, "'at_least' does not apply to 'pain.severe'"),
         ("{when: severe,", "{when: nothing,", 16, "not a top-level criterion"),
-        ("  sacroplasty:\n    - {otherwise: true, outcome: investigational}\n", "", 14,
-         "no determination rules for sacroplasty"),
-        ("- {otherwise: true, outcome: does-not-meet-criteria}\n  kyphoplasty",
-         "- {when: severe, outcome: does-not-meet-criteria}\n  kyphoplasty", 15,
-         "last rule must be 'otherwise"),
-        ("    cite: [{source: src", "    cite: []\n    xcite: [{source: src", 11,
-         "at least 1 item"),
+        (
+            "  sacroplasty:\n    - {otherwise: true, outcome: investigational}\n",
+            "",
+            14,
+            "no determination rules for sacroplasty",
+        ),
+        (
+            "- {otherwise: true, outcome: does-not-meet-criteria}\n  kyphoplasty",
+            "- {when: severe, outcome: does-not-meet-criteria}\n  kyphoplasty",
+            15,
+            "last rule must be 'otherwise",
+        ),
+        (
+            "    cite: [{source: src",
+            "    cite: []\n    xcite: [{source: src",
+            11,
+            "at least 1 item",
+        ),
         ("title: Severe pain\n", "title: Severe pain\n    any: []\n", 11, "at least 1 item"),
     ],
 )
@@ -91,8 +102,10 @@ def test_duplicate_yaml_keys_are_rejected() -> None:
 
 
 def test_choice_values_are_checked() -> None:
-    text = MINIMAL.replace("fact: pain.severe\n    is: true", "fact: fracture.aetiology\n    in: [viral]")
-    with pytest.raises(InputError, match="'viral' is not a value of 'fracture.aetiology'"):
+    text = MINIMAL.replace(
+        "fact: pain.severe\n    is: true", "fact: fracture.aetiology\n    in: [viral]"
+    )
+    with pytest.raises(InputError, match=r"'viral' is not a value of 'fracture\.aetiology'"):
         parse_policy_text(text, "demo.yaml")
 
 

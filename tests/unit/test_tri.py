@@ -15,8 +15,12 @@ tris = st.sampled_from(list(Tri))
 @pytest.mark.parametrize(
     ("a", "b", "conj", "disj"),
     [
-        (T, T, T, T), (T, F, F, T), (T, U, U, T),
-        (F, F, F, F), (F, U, F, U), (U, U, U, U),
+        (T, T, T, T),
+        (T, F, F, T),
+        (T, U, U, T),
+        (F, F, F, F),
+        (F, U, F, U),
+        (U, U, U, U),
     ],
 )
 def test_truth_tables(a: Tri, b: Tri, conj: Tri, disj: Tri) -> None:

@@ -39,7 +39,7 @@ unit: setup
 test: lint policy unit
 
 bench: setup
-	$(VENV_BIN)/python benchmarks/run.py
+	$(VENV_BIN)/python benchmarks/assess_throughput.py --n 10000
 
 clean:
 	rm -rf .venv .tools .mypy_cache .ruff_cache .pytest_cache

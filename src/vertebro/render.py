@@ -50,11 +50,11 @@ def _determination(det: DeterminationOut, style: Style) -> list[str]:
     levels = f" at {', '.join(det.levels)}" if det.levels else " (levels not stated)"
     outcome = det.outcome.replace("-", " ").upper()
     lines = [style(f"{det.procedure.upper()}{levels}: {outcome}", _OUTCOME_ROLE[det.outcome])]
-    if det.decided_by:
+    if det.decided_by == "otherwise":
+        lines.append("  because: none of the listed criteria applies (the policy's fallback)")
+    elif det.decided_by:
         title = next((c.title for c in det.criteria if c.id == det.decided_by), "")
         lines.append(f"  because: {title} [{det.decided_by}]")
-    elif det.outcome != "insufficient-information":
-        lines.append("  because: none of the listed criteria applies (the policy's fallback)")
     lines.append("  Criteria:")
     for criterion in det.criteria:
         lines.extend(_criterion(criterion, style))

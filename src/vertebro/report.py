@@ -75,7 +75,7 @@ class DeterminationOut(_Out):
     outcome: Literal[
         "meets-criteria", "does-not-meet-criteria", "investigational", "insufficient-information"
     ]
-    decided_by: str | None
+    decided_by: str | None  # a criterion id, "otherwise" for the fallback rule, None when open
     criteria: list[CriterionOut]
     missing: list[MissingOut]
     requirements: list[RequirementOut]
@@ -130,7 +130,7 @@ def _determination(det: Determination, policy: Policy) -> DeterminationOut:
         procedure=det.procedure.value,
         levels=[str(level) for level in levels] if levels else None,
         outcome=det.outcome.value,
-        decided_by=det.decided_by.when if det.decided_by else None,
+        decided_by=_decided_by(det),
         criteria=[_criterion(result, policy) for result in det.criteria],
         missing=[
             MissingOut(fact=m.fact, question=m.question, criteria=list(m.criteria))
@@ -138,6 +138,13 @@ def _determination(det: Determination, policy: Policy) -> DeterminationOut:
         ],
         requirements=[_requirement(r, policy) for r in det.requirements],
     )
+
+
+def _decided_by(det: Determination) -> str | None:
+    """The id of the criterion whose rule decided, 'otherwise' for the fallback, None if open."""
+    if det.decided_by is None:
+        return None
+    return det.decided_by.when or "otherwise"
 
 
 def _citation(citation: Citation, policy: Policy) -> CitationOut:

@@ -91,6 +91,10 @@ def assess(
     )
 
 
+# Facts every request supplies itself, so a test of them is never unknown.
+ALWAYS_KNOWN = frozenset({"request.procedure"})
+
+
 def request_facts(facts: FactSet, request: ProcedureRequest) -> FactSet:
     """The case's facts with the request's own procedure and levels laid over them."""
     overlay = [Fact("request.procedure", request.procedure.value, request.evidence)]

@@ -14,7 +14,8 @@ from vertebro.adapters import policy_files
 from vertebro.adapters.errors import InputError
 from vertebro.core.catalogue import CATALOGUE
 from vertebro.policy_tests import Verdict, run_policy_tests
-from vertebro.render import render_assessment, render_policy
+from vertebro.render import render_assessment, render_policy, render_summary
+from vertebro.report import AssessmentReport
 from vertebro.services import assess_inputs
 
 EXIT_BAD_INPUT = 2
@@ -81,7 +82,7 @@ def assess(paths: tuple[Path, ...], policy_name: str, as_of_text: str | None, fm
             _fail(exc.message)
     style = _styler(fmt == "text" and sys.stdout.isatty())
     failed = False
-    first = True
+    reports: list[AssessmentReport] = []
     for item in assess_inputs(list(paths), policy_name, as_of=as_of, today=dt.date.today()):
         if item.error is not None:
             failed = True
@@ -91,10 +92,13 @@ def assess(paths: tuple[Path, ...], policy_name: str, as_of_text: str | None, fm
         if fmt == "json":
             click.echo(item.report.model_dump_json())
         else:
-            if not first:
+            if reports:
                 click.echo("\n" + "─" * 72)
             click.echo(render_assessment(item.report, style), nl=False)
-        first = False
+        reports.append(item.report)
+    if fmt == "text" and len(reports) > 1:
+        click.echo("\n" + "═" * 72)
+        click.echo(render_summary(reports, style), nl=False)
     if failed:
         sys.exit(EXIT_BAD_INPUT)
 

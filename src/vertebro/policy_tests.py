@@ -73,7 +73,8 @@ class PolicyTestRun:
         """Node id -> the statuses no passing case asserted for it (impossible ones excepted)."""
         gaps = {}
         for node_id in self.node_ids:
-            possible = [s for s in STATUSES if not (s == "unknown" and node_id in self.never_unknown)]
+            impossible = {"unknown"} if node_id in self.never_unknown else set()
+            possible = [s for s in STATUSES if s not in impossible]
             missing = [s for s in possible if s not in self.covered.get(node_id, set())]
             if missing:
                 gaps[node_id] = missing

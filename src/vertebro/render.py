@@ -46,6 +46,22 @@ def render_assessment(report: AssessmentReport, style: Style = plain) -> str:
     return "\n".join(lines) + "\n"
 
 
+def render_summary(reports: list[AssessmentReport], style: Style = plain) -> str:
+    """One line per input and procedure: the outcome and, when open, how many questions remain."""
+    if not reports:
+        return ""
+    policy = reports[0].policy
+    lines = [style(f"Summary under {policy.id} {policy.version}", "heading")]
+    width = max(len(r.input) for r in reports)
+    for report in reports:
+        for det in report.determinations:
+            outcome = style(det.outcome, _OUTCOME_ROLE[det.outcome])
+            pad = " " * (24 - len(det.outcome))
+            questions = f"{pad}  ({len(det.missing)} questions)" if det.missing else ""
+            lines.append(f"  {report.input:<{width}}  {det.procedure:<14} {outcome}{questions}")
+    return "\n".join(lines) + "\n"
+
+
 def _determination(det: DeterminationOut, style: Style) -> list[str]:
     levels = f" at {', '.join(det.levels)}" if det.levels else " (levels not stated)"
     outcome = det.outcome.replace("-", " ").upper()

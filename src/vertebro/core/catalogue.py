@@ -45,6 +45,29 @@ MDT_ROLES = (
     "specialist-nurse",
     "other",
 )
+# Anticoagulant and antiplatelet medicines by generic name; "other" is one not on the list.
+# The patient pathway says which of these has a cited rule; any other is flagged for a clinician.
+BLOOD_THINNERS = (
+    "warfarin",
+    "acenocoumarol",
+    "phenindione",
+    "apixaban",
+    "rivaroxaban",
+    "edoxaban",
+    "dabigatran",
+    "heparin",
+    "enoxaparin",
+    "dalteparin",
+    "tinzaparin",
+    "fondaparinux",
+    "aspirin",
+    "clopidogrel",
+    "prasugrel",
+    "ticagrelor",
+    "dipyridamole",
+    "cilostazol",
+    "other",
+)
 
 _SPECS: tuple[FactSpec, ...] = (
     # The request
@@ -159,6 +182,40 @@ _SPECS: tuple[FactSpec, ...] = (
     FactSpec("service.governance_arrangements", B, "Consent, audit and governance arrangements",
              "Are normal arrangements in place for consent, audit and clinical governance?"),
     FactSpec("consent.obtained", B, "Consent", "Has the patient given informed consent?"),
+    # Preparation for the procedure (the patient pathway)
+    FactSpec("medication.blood_thinners", CS, "Blood thinners taken",
+             "Which anticoagulant or antiplatelet medicines (blood thinners) does the patient take "
+             "(an empty list if none; 'other' for one not on the list)?",
+             choices=BLOOD_THINNERS),
+    FactSpec("coagulation.inr", N, "INR", "What is the patient's latest INR?", unit="INR",
+             minimum=0, maximum=20),
+    FactSpec("coagulopathy.present", B, "Uncorrected coagulopathy",
+             "Does the patient have a bleeding disorder (coagulopathy) that has not been corrected?"),
+    FactSpec("thrombosis.risk_high", B, "High clotting risk",
+             "Is the patient's risk of blood clots high enough that a temporary blood thinner may "
+             "be needed while their usual one is stopped?"),
+    FactSpec("allergy.bone_cement", B, "Allergy to bone cement",
+             "Is the patient allergic to bone cement?"),
+    FactSpec("allergy.contrast", B, "Allergy to contrast", "Is the patient allergic to contrast?"),
+    FactSpec("patient.pregnant", B, "Pregnant", "Is the patient pregnant?"),
+    FactSpec("patient.metalwork", B, "Metalwork from previous operations",
+             "Does the patient have metalwork from previous operations that makes MRI unsuitable?"),
+    FactSpec("patient.pacemaker", B, "Pacemaker", "Does the patient have a pacemaker?"),
+    FactSpec("imaging.mri_unsuitable", B, "MRI unsuitable",
+             "Is MRI unsuitable for the patient for any other reason?"),
+    FactSpec("patient.severe_cardiorespiratory_disease", B, "Severe heart or lung disease",
+             "Does the patient have severe heart or lung disease that may make lying face down "
+             "difficult?"),
+    FactSpec("pain.herniated_disc", B, "Pain from a herniated disc",
+             "Is the pain to be treated caused by a herniated (slipped) disc?"),
+    FactSpec("pain.arthritic", B, "Arthritic back pain",
+             "Is the pain to be treated arthritic back pain?"),
+    FactSpec("request.correct_curvature", B, "Intent to correct curvature",
+             "Is the procedure intended to correct a curvature of the spine?"),
+    FactSpec("request.setting", C, "Outpatient or inpatient",
+             "Will the patient have the procedure as an outpatient (going home the same day) or "
+             "as an inpatient?",
+             choices=("outpatient", "inpatient")),
 )
 
 CATALOGUE: Mapping[str, FactSpec] = MappingProxyType({spec.name: spec for spec in _SPECS})

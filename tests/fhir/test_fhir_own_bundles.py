@@ -33,7 +33,7 @@ def assess(name: str, policy: str) -> dict[str, Any]:
     result = CliRunner().invoke(main, ["assess", str(OWN / name), "--policy", policy,
                                        "--format", "json"])
     assert result.exit_code == 0, result.output
-    report: dict[str, Any] = json.loads(result.output)
+    report: dict[str, Any] = json.loads(result.stdout)
     return report
 
 
@@ -180,5 +180,5 @@ def test_searchset_reads_a_procedure_by_its_display_and_who_codes() -> None:
 def test_folder_of_bundles_is_assessed(policy: str) -> None:
     result = CliRunner().invoke(main, ["assess", str(OWN), "--policy", policy, "--format", "json"])
     assert result.exit_code == 0, result.output
-    reports = [json.loads(line) for line in result.output.splitlines() if line.strip()]
+    reports = [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
     assert len(reports) == len(list(OWN.glob("*.json")))

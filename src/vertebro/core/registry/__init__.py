@@ -1,0 +1,7 @@
+"""The audit and outcomes registry: records, validation, statistics and the audit (pure).
+
+Modules: `model` (records), `rows` (typed input rows), `validation` (checks across records),
+`benchmarks` (published figures with their sources), `stats` (Wilson intervals, funnel limits),
+`audit` (the report), `simulate` (a synthetic registry), `incident` (a device incident report),
+`ports` (the storage port).
+"""

@@ -84,6 +84,8 @@ def assess(paths: tuple[Path, ...], policy_name: str, as_of_text: str | None, fm
     failed = False
     reports: list[AssessmentReport] = []
     for item in assess_inputs(list(paths), policy_name, as_of=as_of, today=dt.date.today()):
+        for warning in item.warnings:
+            click.echo(f"vertebro: warning: {item.input}: {warning}", err=True)
         if item.error is not None:
             failed = True
             click.echo(f"vertebro: {item.error}", err=True)
@@ -202,3 +204,547 @@ def list_facts() -> None:
     for spec in CATALOGUE.values():
         values = f" ({', '.join(spec.choices)})" if spec.choices else ""
         click.echo(f"{spec.name:<40} {spec.type.value:<8} {spec.question}{values}")
+
+
+@main.command("prepare")
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option(
+    "--procedure-date",
+    "date_text",
+    required=True,
+    metavar="YYYY-MM-DD",
+    help="The day of the procedure (today or later).",
+)
+@click.option(
+    "--time",
+    "time_text",
+    metavar="HH:MM",
+    help="The procedure time, 24-hour clock. Without it, fasting is given in hours.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json", "html", "pdf"]),
+    default="text",
+    show_default=True,
+)
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(path_type=Path),
+    help="Write to this file instead of standard output.",
+)
+@click.option(
+    "--pathway",
+    "pathway_name",
+    metavar="NAME|PATH",
+    help="A shipped pathway name or a pathway YAML path (default: royal-berkshire-2026).",
+)
+@click.option(
+    "--today",
+    "today_text",
+    metavar="YYYY-MM-DD",
+    help="Take this date as today (for reproducible examples).",
+)
+def prepare(
+    path: Path,
+    date_text: str,
+    time_text: str | None,
+    fmt: str,
+    output: Path | None,
+    pathway_name: str | None,
+    today_text: str | None,
+) -> None:
+    """Prepare a patient: safety checks, a dated plan, consent figures and a patient leaflet.
+
+    PATH is a case file (or any input `assess` reads). html and pdf give the patient leaflet.
+    Flags for the clinician (a blood thinner without a cited rule, a missing time, ...) are in
+    the output and, for json, html and pdf, also on stderr as warnings. Bad input: one line on
+    stderr and exit code 2.
+    """
+    from vertebro import prepare_service
+
+    procedure_date = _parse_date(date_text, "--procedure-date")
+    assert procedure_date is not None
+    today = _parse_date(today_text, "--today") or dt.date.today()
+    procedure_time = None
+    if time_text is not None:
+        text = time_text.strip()
+        if not text:
+            _fail("--time: no time given; use HH:MM (24-hour clock) or leave the option out")
+        try:
+            hours, minutes = text.split(":")
+            procedure_time = dt.time(int(hours), int(minutes))
+            if len(minutes) != 2:
+                raise ValueError(text)
+        except ValueError:
+            _fail(f"--time: {time_text!r} is not a time HH:MM (24-hour clock)")
+    if fmt == "pdf" and output is None and sys.stdout.isatty():
+        _fail("--format pdf writes a binary file: give --output FILE or redirect standard output")
+    try:
+        report = prepare_service.prepare(
+            path,
+            procedure_date=procedure_date,
+            procedure_time=procedure_time,
+            today=today,
+            pathway=pathway_name,
+        )
+    except InputError as exc:
+        _fail(str(exc))
+    if fmt != "text":
+        for line in prepare_service.warnings(report):
+            click.echo(f"vertebro: warning: {line}", err=True)
+    if fmt == "pdf":
+        data = prepare_service.render_pdf(report)
+    elif fmt == "html":
+        data = prepare_service.render_html(report).encode("utf-8")
+    elif fmt == "json":
+        data = (report.model_dump_json(indent=2) + "\n").encode("utf-8")
+    else:
+        data = prepare_service.render_text(report).encode("utf-8")
+    if output is None:
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+        return
+    try:
+        output.write_bytes(data)
+    except OSError as exc:
+        _fail(f"{output}: {exc.strerror or 'cannot be written'}")
+
+
+# --- clinical coding (issue 4) -----------------------------------------------------------------
+
+
+@main.command("code")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option(
+    "--system",
+    "system_name",
+    type=click.Choice(["opcs4", "icd10", "cpt", "icd10cm", "uk", "us", "all"]),
+    default="all",
+    show_default=True,
+    help="The code system(s): uk = OPCS-4 + ICD-10, us = CPT + ICD-10-CM.",
+)
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
+def code(paths: tuple[Path, ...], system_name: str, fmt: str) -> None:
+    """Code operative notes (.txt) or FHIR Bundles of Procedure/Condition (.json), or folders.
+
+    Codes are listed per system in reporting order with their confidence; codes not confirmed
+    against an official source are marked UNCONFIRMED (or left open) with the question to ask.
+    JSON output is one object per input (JSON Lines when there are several). A bad input is
+    reported on stderr in one line and the others still coded; the exit code is then 2.
+    """
+    from vertebro import coding_service
+
+    style = _styler(fmt == "text" and sys.stdout.isatty())
+    try:
+        systems = coding_service.systems_of(system_name)
+        items = list(coding_service.code_inputs(list(paths), systems))
+    except InputError as exc:
+        _fail(str(exc))
+    failed = False
+    for index, item in enumerate(items):
+        if item.result is None:
+            failed = True
+            click.echo(f"vertebro: {item.error}", err=True)
+            continue
+        if fmt == "json":
+            click.echo(item.result.model_dump_json())
+        else:
+            if index:
+                click.echo("─" * 72)
+            click.echo(coding_service.render_coded(item.result, style), nl=False)
+    if failed:
+        sys.exit(EXIT_BAD_INPUT)
+
+
+@main.command("claim-check")
+@click.argument("bundle", type=click.Path(path_type=Path))
+@click.option(
+    "--payer",
+    default="all",
+    show_default=True,
+    help="Billing rules to apply: carefirst, medicare, cpt or all (CPT conventions always apply).",
+)
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
+def claim_check(bundle: Path, payer: str, fmt: str) -> None:
+    """Check the FHIR Claim(s) in BUNDLE against payer billing rules, citing each rule's source.
+
+    Exit code 1 when a finding would deny payment, 2 on bad input, else 0.
+    """
+    from vertebro import coding_service
+
+    try:
+        reports = coding_service.check_claims(bundle, payer)
+    except InputError as exc:
+        _fail(str(exc))
+    style = _styler(fmt == "text" and sys.stdout.isatty())
+    for index, report in enumerate(reports):
+        if fmt == "json":
+            click.echo(report.model_dump_json())
+        else:
+            if index:
+                click.echo("─" * 72)
+            click.echo(coding_service.render_claim(report, style), nl=False)
+    if any(f.severity == "deny" for r in reports for f in r.findings):
+        sys.exit(1)
+
+
+_SYSTEMS = click.Choice(["opcs4", "icd10", "cpt", "icd10cm"])
+
+
+@main.group("codes")
+def codes_group() -> None:
+    """The code tables: shipped subsets, or official releases you load (which replace them)."""
+
+
+@codes_group.command("list")
+@click.option("--system", "system_name", type=_SYSTEMS, help="Only this system.")
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
+def codes_list(system_name: str | None, fmt: str) -> None:
+    """List the codes in use with their source and confidence."""
+    from vertebro import coding_service
+    from vertebro.core.coding.tables import CodeSystem
+
+    system = CodeSystem(system_name) if system_name else None
+    try:
+        rows = coding_service.table_rows(system=system)
+        concepts = coding_service.concept_rows(system=system)
+    except InputError as exc:
+        _fail(str(exc))
+    if fmt == "json":
+        payload = {
+            "codes": [r.model_dump() for r in rows],
+            "crosswalk": [c.model_dump() for c in concepts],
+        }
+        click.echo(json.dumps(payload, indent=2))
+        return
+    current = None
+    for r in rows:
+        if (r.system, r.label) != current:
+            current = (r.system, r.label)
+            click.echo(f"{r.system} — {r.origin}: {r.label}")
+        click.echo(f"  {r.code:<9} {r.confidence:<12} {r.title}  [{r.source}]")
+    if concepts:
+        click.echo("crosswalk (what the rules use)")
+    for c in concepts:
+        code = c.code or "(open)"
+        click.echo(f"  {c.system:<8} {c.concept:<32} {code:<7} {c.confidence:<12} {c.meaning}")
+        if c.problem:
+            click.echo(f"           ! {c.problem}")
+
+
+@codes_group.command("load")
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option(
+    "--system", "system_name", type=_SYSTEMS, required=True, help="The file's code system."
+)
+def codes_load(file: Path, system_name: str) -> None:
+    """Load an official release FILE; it replaces the shipped table of its system.
+
+    \b
+    opcs4    NHS England TRUD OPCS-4 Codes and Titles TXT (code TAB title)
+    icd10    tab-separated with CODE and DESCRIPTION columns, or code TAB title
+    icd10cm  CMS icd10cm_order_YYYY.txt or icd10cm_codes_YYYY.txt
+    cpt      code TAB descriptor (a licensed AMA file)
+    any      a vertebro table file (YAML) in the shipped format
+    The copy is kept in $VERTEBRO_HOME/codes (default ~/.local/share/vertebro/codes).
+    """
+    from vertebro import coding_service
+    from vertebro.core.coding.tables import CodeSystem
+
+    try:
+        now = dt.datetime.now(dt.UTC)
+        message = coding_service.load_release(file, CodeSystem(system_name), now)
+    except InputError as exc:
+        _fail(str(exc))
+    click.echo(message)
+
+
+@codes_group.command("unload")
+@click.option("--system", "system_name", type=_SYSTEMS, required=True)
+def codes_unload(system_name: str) -> None:
+    """Remove a loaded release so the shipped table applies again."""
+    from vertebro.adapters import code_tables
+    from vertebro.core.coding.tables import CodeSystem
+
+    removed = code_tables.unload(CodeSystem(system_name), code_tables.user_home())
+    click.echo(f"{system_name}: {'loaded release removed' if removed else 'no release was loaded'}")
+
+
+# --- The audit and outcomes registry ------------------------------------------------------------
+
+_REGISTRY_DB = click.option(
+    "--db",
+    "db_path",
+    envvar="VERTEBRO_REGISTRY_DB",
+    default="vertebro-registry.sqlite3",
+    show_default=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The registry's SQLite file (or set VERTEBRO_REGISTRY_DB).",
+)
+
+
+@main.group("registry")
+def registry_group() -> None:
+    """The audit and outcomes registry: import, simulate, export device incidents."""
+
+
+@registry_group.command("import")
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--skip-bad", is_flag=True, help="Load the good rows of a file with bad rows.")
+@_REGISTRY_DB
+def registry_import(files: tuple[Path, ...], skip_bad: bool, db_path: Path) -> None:
+    """Import registry CSV files or FHIR Bundles (Procedure, Observation, AdverseEvent).
+
+    Every bad row is reported on stderr as file:line: field: problem. A file with a bad row
+    loads nothing (exit code 2) unless --skip-bad is given. Files are read in order, so a
+    complications or follow-ups file may refer to procedures from an earlier one.
+    """
+    from vertebro import registry_service
+
+    try:
+        repo = registry_service.open_repository(db_path)
+    except InputError as exc:
+        _fail(str(exc))
+    failed = False
+    for path in files:
+        try:
+            result = registry_service.import_file(
+                path, repo, today=dt.date.today(), skip_bad=skip_bad
+            )
+        except InputError as exc:
+            click.echo(f"vertebro: {exc}", err=True)
+            failed = True
+            continue
+        for note in result.notes:
+            click.echo(f"vertebro: note: {note}", err=True)
+        for problem in result.problems:
+            click.echo(f"vertebro: {problem}", err=True)
+        loaded = result.loaded
+        counts = (
+            f"{loaded['procedures']} procedures, {loaded['complications']} complications, "
+            f"{loaded['follow_ups']} follow-ups"
+        )
+        if result.ok:
+            click.echo(f"{path}: loaded {counts}")
+        elif skip_bad:
+            click.echo(f"{path}: loaded {counts}; skipped {result.bad_rows} bad rows")
+        else:
+            failed = True
+            click.echo(
+                f"{path}: {result.bad_rows} bad rows; nothing loaded "
+                "(fix them, or use --skip-bad to load the good rows)"
+            )
+    if failed:
+        sys.exit(EXIT_BAD_INPUT)
+
+
+@registry_group.command("simulate")
+@click.option("--n", "count", type=int, default=10000, show_default=True, help="Procedures.")
+@click.option("--seed", type=int, default=1, show_default=True)
+@click.option("--from", "start_text", default="2023-01-01", show_default=True, metavar="DATE")
+@click.option("--to", "end_text", default="2025-12-31", show_default=True, metavar="DATE")
+@click.option("--as-of", "as_of_text", metavar="DATE", help="Read the registry on (default today).")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Write files into this folder instead of storing them.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["csv", "fhir"]),
+    default="csv",
+    show_default=True,
+    help="With --out: three CSV files or one FHIR Bundle.",
+)
+@_REGISTRY_DB
+def registry_simulate(
+    count: int,
+    seed: int,
+    start_text: str,
+    end_text: str,
+    as_of_text: str | None,
+    out_dir: Path | None,
+    fmt: str,
+    db_path: Path,
+) -> None:
+    """Make a synthetic registry with plausible rates (for tests, benchmarks and demos)."""
+    from typing import Literal
+
+    from vertebro import registry_service
+    from vertebro.core.registry.ports import DuplicateRecordError
+
+    start = _parse_date(start_text, "--from")
+    end = _parse_date(end_text, "--to")
+    as_of = _parse_date(as_of_text, "--as-of") or dt.date.today()
+    assert start is not None and end is not None
+    try:
+        registry = registry_service.simulate_registry(
+            count, seed=seed, start=start, end=end, as_of=as_of
+        )
+    except InputError as exc:
+        _fail(exc.message)
+    sizes = (
+        f"{len(registry.procedures)} procedures, {len(registry.complications)} complications, "
+        f"{len(registry.follow_ups)} follow-ups"
+    )
+    if out_dir is not None:
+        kind: Literal["csv", "fhir"] = "fhir" if fmt == "fhir" else "csv"
+        written = registry_service.write_registry(registry, out_dir, kind)
+        click.echo(f"wrote {sizes} to {', '.join(str(p) for p in written)}")
+        return
+    try:
+        repo = registry_service.open_repository(db_path)
+        repo.add(registry)
+    except InputError as exc:
+        _fail(str(exc))
+    except DuplicateRecordError:
+        _fail(f"{db_path}: already holds simulated records (use another --db, or --seed)")
+    click.echo(f"stored {sizes} in {db_path}")
+
+
+@registry_group.command("incident")
+@click.argument("complication_id")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["json", "pdf", "html"]),
+    default="json",
+    show_default=True,
+)
+@click.option(
+    "--out",
+    "out_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write here (PDF default: incident-ID.pdf).",
+)
+@click.option("--reporter", "reporter_name", help="Your name.")
+@click.option("--role", help="Your profession or role.")
+@click.option("--organisation", help="Your organisation.")
+@click.option("--email", help="Your email.")
+@click.option("--phone", help="Your telephone.")
+@_REGISTRY_DB
+def registry_incident(
+    complication_id: str,
+    fmt: str,
+    out_path: Path | None,
+    reporter_name: str | None,
+    role: str | None,
+    organisation: str | None,
+    email: str | None,
+    phone: str | None,
+    db_path: Path,
+) -> None:
+    """A device adverse incident report for a complication, ready to check and file.
+
+    Nothing is submitted anywhere. Fields the registry cannot fill are listed on stderr.
+    """
+    from vertebro import registry_service
+    from vertebro.core.registry.incident import Reporter
+
+    reporter = Reporter(
+        name=reporter_name, role=role, organisation=organisation, email=email, phone=phone
+    )
+    try:
+        repo = registry_service.open_repository(db_path)
+        report = registry_service.incident(
+            repo, complication_id, reporter=reporter, report_date=dt.date.today()
+        )
+    except InputError as exc:
+        _fail(exc.message if exc.source == "incident" else str(exc))
+    if fmt == "json":
+        text = report.model_dump_json(indent=2)
+        if out_path is None:
+            click.echo(text)
+        else:
+            out_path.write_text(text + "\n", encoding="utf-8")
+    elif fmt == "html":
+        html = registry_service.render_incident_html(report)
+        if out_path is None:
+            click.echo(html)
+        else:
+            out_path.write_text(html, encoding="utf-8")
+    else:
+        out_path = out_path or Path(f"incident-{complication_id}.pdf")
+        out_path.write_bytes(registry_service.render_incident_pdf(report))
+    if out_path is not None:
+        click.echo(f"wrote {out_path} (a draft: not submitted anywhere)", err=True)
+    if report.missing:
+        click.echo(f"vertebro: to complete before filing: {', '.join(report.missing)}", err=True)
+
+
+@main.group("audit")
+def audit_group() -> None:
+    """Audit reports from the registry."""
+
+
+@audit_group.command("report")
+@click.option("--from", "start_text", metavar="DATE", help="First procedure date (default: all).")
+@click.option("--to", "end_text", metavar="DATE", help="Last procedure date (default: all).")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["html", "pdf", "json"]),
+    default="html",
+    show_default=True,
+)
+@click.option(
+    "--out",
+    "out_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write here (PDF default: audit-report.pdf; others: stdout).",
+)
+@click.option("--title", default="Vertebral augmentation audit", show_default=True)
+@_REGISTRY_DB
+def audit_report(
+    start_text: str | None,
+    end_text: str | None,
+    fmt: str,
+    out_path: Path | None,
+    title: str,
+    db_path: Path,
+) -> None:
+    """Rates with 95% CIs against the published figures, operator funnel plots, outcome
+    trends and outcomes by approving pathway."""
+    from vertebro import registry_service
+
+    start = _parse_date(start_text, "--from")
+    end = _parse_date(end_text, "--to")
+    if start and end and end < start:
+        _fail(f"--to {end} is before --from {start}")
+    if not db_path.exists():
+        _fail(f"{db_path}: no registry here (import or simulate one first, or pass --db)")
+    try:
+        repo = registry_service.open_repository(db_path)
+    except InputError as exc:
+        _fail(str(exc))
+    report = registry_service.audit(
+        repo, generated_on=dt.date.today(), period_from=start, period_to=end
+    ).model_copy(update={"title": title})
+    if fmt == "json":
+        text = report.model_dump_json(indent=2)
+        if out_path is None:
+            click.echo(text)
+        else:
+            out_path.write_text(text + "\n", encoding="utf-8")
+        return
+    if fmt == "html":
+        html = registry_service.render_html(report)
+        if out_path is None:
+            click.echo(html)
+        else:
+            out_path.write_text(html, encoding="utf-8")
+            click.echo(f"wrote {out_path}", err=True)
+        return
+    out_path = out_path or Path("audit-report.pdf")
+    out_path.write_bytes(registry_service.render_pdf(report))
+    click.echo(f"wrote {out_path}", err=True)

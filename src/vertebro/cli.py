@@ -478,6 +478,76 @@ def codes_unload(system_name: str) -> None:
     click.echo(f"{system_name}: {'loaded release removed' if removed else 'no release was loaded'}")
 
 
+@main.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
+@click.option("--port", default=8000, show_default=True, type=int, help="TCP port.")
+@click.option("--workers", default=1, show_default=True, type=int, help="Worker processes.")
+def serve(host: str, port: int, workers: int) -> None:
+    """Run the HTTP API (OpenAPI docs at /docs). Settings come from VERTEBRO_* variables
+    (see vertebro.settings); SQLite is migrated automatically, PostgreSQL needs `db upgrade`."""
+    import logging
+    import os
+
+    import uvicorn
+
+    from vertebro.settings import Settings, SettingsError
+
+    try:
+        settings = Settings.from_env(os.environ)
+    except SettingsError as exc:
+        _fail(str(exc))
+    if not settings.database_url.startswith("sqlite"):
+        from vertebro.adapters.db.migrate import current_revision, head_revision
+        from vertebro.adapters.db.repository import make_database
+
+        db = make_database(settings.database_url)
+        try:
+            behind = current_revision(db.engine) != head_revision()
+        finally:
+            db.dispose()
+        if behind:
+            _fail("the database schema is not current: run `vertebro db upgrade` first")
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    uvicorn.run(
+        "vertebro.api.main:app_from_env",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        access_log=False,
+        log_level=settings.log_level.lower(),
+    )
+
+
+@main.group("db")
+def db_group() -> None:
+    """The service's database (VERTEBRO_DATABASE_URL, default SQLite under VERTEBRO_HOME)."""
+
+
+@db_group.command("upgrade")
+@click.option("--revision", default="head", show_default=True, help="Target revision.")
+def db_upgrade(revision: str) -> None:
+    """Apply the shipped migrations."""
+    import os
+
+    from vertebro.adapters.db.migrate import current_revision, upgrade
+    from vertebro.adapters.db.repository import make_database
+    from vertebro.settings import Settings, SettingsError
+
+    try:
+        settings = Settings.from_env(os.environ)
+    except SettingsError as exc:
+        _fail(str(exc))
+    db = make_database(settings.database_url)
+    try:
+        upgrade(db.engine, revision)
+        click.echo(f"database at revision {current_revision(db.engine)}")
+    finally:
+        db.dispose()
+
+
 # --- The audit and outcomes registry ------------------------------------------------------------
 
 _REGISTRY_DB = click.option(

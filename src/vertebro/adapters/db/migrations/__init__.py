@@ -1,0 +1,1 @@
+"""Alembic migrations of vertebro's database (shipped inside the package)."""

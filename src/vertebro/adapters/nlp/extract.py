@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -321,6 +322,9 @@ class _Reader:
     convention: Convention | None = field(init=False)
     readings: list[_Reading] = field(init=False, default_factory=list)
     _wanted: set[Level] = field(init=False, default_factory=set)
+    _starts: list[int] = field(init=False, default_factory=list)
+    _levels_in: dict[int, list[LevelGroup]] = field(init=False, default_factory=dict)
+    _by_sentence: dict[int, list[_Found]] = field(init=False, default_factory=dict)
     warnings: list[str] = field(init=False, default_factory=list)
 
     def read(self) -> NoteReading:
@@ -329,7 +333,12 @@ class _Reader:
         self.annotation = pipeline.annotate(self.text)
         self.levels = find_levels(self.text)
         self.convention = date_convention(find_dates(self.text), self.text)
+        self._starts = [sentence.start for sentence in self.annotation.sentences]
+        for group in self.levels:
+            self._levels_in.setdefault(self._sentence_at(group.start), []).append(group)
         self.found = [self._find(m) for m in self.annotation.mentions]
+        for found in self.found:
+            self._by_sentence.setdefault(found.mention.sentence, []).append(found)
         requests = self._requests()
         for reader in (
             self._concept_readings,
@@ -390,7 +399,7 @@ class _Reader:
         sentence = self.annotation.sentences[mention.sentence]
         best: list[LevelGroup] = []
         best_gap = 10**9
-        for group in self.levels:
+        for group in self._levels_in.get(mention.sentence, ()):
             if group.start < sentence.start or group.end > sentence.end:
                 continue
             if group.start < mention.end and mention.start < group.end:
@@ -410,7 +419,7 @@ class _Reader:
         return tuple(sorted({level for group in best for level in group.levels}))
 
     def _in_sentence(self, index: int) -> list[_Found]:
-        return [f for f in self.found if f.mention.sentence == index]
+        return self._by_sentence.get(index, [])
 
     def _evidence(self, start: int, end: int, sentence: int) -> Provenance:
         quote = " ".join(self.annotation.sentence_text(sentence).split())
@@ -631,10 +640,7 @@ class _Reader:
                 self._add("patient.age", float(years), 2, evidence)
 
     def _sentence_at(self, offset: int) -> int:
-        for index, sentence in enumerate(self.annotation.sentences):
-            if sentence.start <= offset < sentence.end:
-                return index
-        return max(0, len(self.annotation.sentences) - 1)
+        return max(0, bisect_right(self._starts, offset) - 1)
 
     def _sex(self) -> None:
         for f in self.found:

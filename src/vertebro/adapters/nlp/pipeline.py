@@ -151,18 +151,46 @@ class Pipeline:
         doc = self._sectionizer(doc)
         spans = _prune(self._targets(doc), self._priority)
         doc.ents = tuple(Span(doc, s.start, s.end, label=s.label_) for s in spans)
-        doc = self._context(doc)
         sentences: list[Sentence] = []
-        sentence_of: dict[int, int] = {}
-        for sent in doc.sents:
-            sentence_of[sent.start] = len(sentences)
-            sentences.append(Sentence(sent.start_char, sent.end_char))
         sections = tuple(_sections(doc))
         mentions = []
-        inside = [(ent.start, ent.end) for ent in doc.ents]
-        for ent in doc.ents:
+        for index, sent in enumerate(doc.sents):
+            sentences.append(Sentence(sent.start_char, sent.end_char))
+            for start, end, label, cues in self._context_in(sent):
+                mentions.append(
+                    Mention(
+                        label,
+                        start,
+                        end,
+                        text[start:end],
+                        index,
+                        _section_at(sections, start),
+                        cues,
+                    )
+                )
+        return Annotation(text, tuple(sentences), tuple(mentions), sections)
+
+    def _context_in(self, sent: Any) -> list[tuple[int, int, str, tuple[Cue, ...]]]:
+        """ConText over one sentence (its scope never leaves a sentence). Run sentence by
+        sentence because ConText compares every modifier with every other and with every target
+        in the document, which grows with the square of a long note."""
+        from spacy.tokens import Span
+
+        if not sent.ents:
+            return []
+        sub: Any = sent.as_doc()
+        for token in sub:
+            token.is_sent_start = token.i == 0
+        sub.ents = tuple(
+            Span(sub, e.start - sent.start, e.end - sent.start, label=e.label_) for e in sent.ents
+        )
+        sub = self._context(sub)
+        inside = [(ent.start, ent.end) for ent in sub.ents]
+        offset = sent.start_char
+        found = []
+        for ent in sub.ents:
             cues = tuple(
-                cue
+                Cue(cue.category, cue.start + offset, cue.end + offset, cue.text)
                 for modifier in ent._.modifiers
                 # A modifier inside another finding belongs to it ("no longer able to walk"
                 # does not make the rest of the sentence resolved); one that merely contains a
@@ -171,20 +199,10 @@ class Pipeline:
                     s <= modifier.modifier_span[0] and modifier.modifier_span[1] <= e
                     for s, e in inside
                 )
-                for cue in _cues(doc, modifier)
+                for cue in _cues(sub, modifier)
             )
-            mentions.append(
-                Mention(
-                    ent.label_,
-                    ent.start_char,
-                    ent.end_char,
-                    text[ent.start_char : ent.end_char],
-                    sentence_of[ent.sent.start],
-                    _section_at(sections, ent.start_char),
-                    cues,
-                )
-            )
-        return Annotation(text, tuple(sentences), tuple(mentions), sections)
+            found.append((ent.start_char + offset, ent.end_char + offset, ent.label_, cues))
+        return found
 
     def assert_target(self, text: str, start: int, end: int) -> tuple[frozenset[str], str | None]:
         """ConText categories (and the section) for one given target span: for benchmarks."""

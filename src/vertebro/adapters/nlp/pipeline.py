@@ -6,6 +6,7 @@ only one that touches them; it hands back plain typed records (`Annotation`, `Me
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from dataclasses import dataclass
 from functools import cache
 from typing import Any, Literal
@@ -153,10 +154,15 @@ class Pipeline:
         doc.ents = tuple(Span(doc, s.start, s.end, label=s.label_) for s in spans)
         sentences: list[Sentence] = []
         sections = tuple(_sections(doc))
+        sents = list(doc.sents)
+        starts = [sent.start for sent in sents]
+        ents_in: dict[int, list[Any]] = {}
+        for ent in doc.ents:  # doc.ents is rebuilt on every access: read it once
+            ents_in.setdefault(bisect_right(starts, ent.start) - 1, []).append(ent)
         mentions = []
-        for index, sent in enumerate(doc.sents):
+        for index, sent in enumerate(sents):
             sentences.append(Sentence(sent.start_char, sent.end_char))
-            for start, end, label, cues in self._context_in(sent):
+            for start, end, label, cues in self._context_in(sent, ents_in.get(index, [])):
                 mentions.append(
                     Mention(
                         label,
@@ -170,19 +176,24 @@ class Pipeline:
                 )
         return Annotation(text, tuple(sentences), tuple(mentions), sections)
 
-    def _context_in(self, sent: Any) -> list[tuple[int, int, str, tuple[Cue, ...]]]:
+    def _context_in(
+        self, sent: Any, ents: list[Any]
+    ) -> list[tuple[int, int, str, tuple[Cue, ...]]]:
         """ConText over one sentence (its scope never leaves a sentence). Run sentence by
         sentence because ConText compares every modifier with every other and with every target
         in the document, which grows with the square of a long note."""
-        from spacy.tokens import Span
+        from spacy.tokens import Doc, Span
 
-        if not sent.ents:
+        if not ents:
             return []
-        sub: Any = sent.as_doc()
-        for token in sub:
-            token.is_sent_start = token.i == 0
+        sub: Any = Doc(
+            self._nlp.vocab,
+            words=[token.text for token in sent],
+            spaces=[bool(token.whitespace_) for token in sent],
+            sent_starts=[token.i == sent.start for token in sent],
+        )
         sub.ents = tuple(
-            Span(sub, e.start - sent.start, e.end - sent.start, label=e.label_) for e in sent.ents
+            Span(sub, e.start - sent.start, e.end - sent.start, label=e.label_) for e in ents
         )
         sub = self._context(sub)
         inside = [(ent.start, ent.end) for ent in sub.ents]

@@ -1,0 +1,404 @@
+"""The two engines: DuckDB (embedded, the default) and Spark (local mode, or a cluster).
+
+Both run the same statements (`extract.Stage`, the compiled policy) in their own dialect and
+offer the same few operations: read the lines of NDJSON files or the entries of bundles,
+materialise a statement as a table, answer a small query, register a small table made in
+Python, and write a query to Parquet. Everything that touches the two libraries is here.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import pyarrow as pa
+
+from vertebro.batch.dialect import (
+    DUCKDB,
+    SPARK,
+    Dialect,
+    JsonShape,
+    SqlType,
+    duckdb_type,
+    string_literal,
+)
+from vertebro.batch.facts_table import ARROW_TYPES
+
+Columns = tuple[tuple[str, SqlType], ...]
+
+# Columns of the lines relation: where a line (or bundle entry) is (the file's number and the
+# line's), its case when the input says so, its text.
+LINE_COLUMNS = "file, line_no, grp, text"
+
+
+@dataclass(frozen=True, slots=True)
+class InputFile:
+    """One input file: its number (the `file` column of every table: an integer keeps the
+    joins on (file, line_no) cheap), its path, and whether it holds one bundle."""
+
+    number: int
+    path: str
+    bundle: bool
+    stem: str  # the case id of a bundle without Bundle.id
+
+
+class Engine(Protocol):
+    """What the runner needs from an engine."""
+
+    dialect: Dialect
+    numbered: bool  # whether `lines` gives true line numbers
+
+    def lines(self, files: Sequence[InputFile]) -> str:
+        """A relation (SQL text) of LINE_COLUMNS over the files; line_no may be NULL."""
+        ...
+
+    def run(self, name: str, sql: str) -> None:
+        """Materialise the query as a table called `name`."""
+        ...
+
+    def view(self, name: str, sql: str) -> None:
+        """Name a query without materialising it (it runs wherever it is read)."""
+        ...
+
+    def typed_lines(
+        self, files: Sequence[InputFile], rtype: str, shape: Mapping[str, JsonShape]
+    ) -> str | None:
+        """A faster relation like `lines`, already parsed: file, line_no (the record's number,
+        for order only), grp, rtype and r, for NDJSON files of one resource type; lines that
+        are not such a resource have a NULL rtype. None when the engine has no such reader."""
+        ...
+
+    def rows(self, sql: str) -> list[tuple[Any, ...]]:
+        """The rows of a small query."""
+        ...
+
+    def drop(self, name: str) -> None:
+        """Forget a table made by `run`."""
+        ...
+
+    def values(self, sql: str) -> list[tuple[Any, Any]]:
+        """The (key, value) rows of a small query, structs as plain dicts and lists."""
+        ...
+
+    def register(self, name: str, columns: Columns, rows: Sequence[tuple[object, ...]]) -> None:
+        """A small table made in Python."""
+        ...
+
+    def write_parquet(self, sql: str, path: Path, compress: bool = True) -> None:
+        """Write the query's rows to Parquet at `path` (a file; replaced if present); without
+        compression for short-lived files."""
+        ...
+
+    def read_parquet(self, name: str, path: Path) -> None:
+        """Make the Parquet file or folder at `path` readable as `name`."""
+        ...
+
+    def close(self) -> None:
+        """Release the engine."""
+        ...
+
+
+class DuckDbEngine:
+    """DuckDB in this process; spills to `temp` when memory runs short."""
+
+    dialect = DUCKDB
+    numbered = True
+
+    def __init__(self, temp: Path, threads: int | None = None) -> None:
+        import duckdb
+
+        temp.mkdir(parents=True, exist_ok=True)
+        self._con = duckdb.connect(
+            config={
+                "threads": threads or os.cpu_count() or 1,
+                "temp_directory": str(temp),
+                "preserve_insertion_order": False,
+            }
+        )
+        self._views: set[str] = set()
+
+    def lines(self, files: Sequence[InputFile]) -> str:
+        """See `Engine.lines`."""
+        parts = []
+        for item in files:
+            path = string_literal(item.path)
+            if item.bundle:
+                parts.append(_duckdb_bundle(path, item.number, string_literal(item.stem)))
+            else:
+                parts.append(
+                    f"SELECT CAST({item.number} AS BIGINT) AS file, "
+                    "CAST(ordinality AS BIGINT) AS line_no, "
+                    f"CAST(NULL AS VARCHAR) AS grp, line AS text FROM read_csv({path}, "
+                    "columns={'line': 'VARCHAR'}, delim='\x01', quote='', escape='', "
+                    "header=false, auto_detect=false, strict_mode=false, "
+                    "max_line_size=1000000000) WITH ORDINALITY"
+                )
+        return "(" + " UNION ALL ".join(parts) + ") AS lines"
+
+    def run(self, name: str, sql: str) -> None:
+        """See `Engine.run`."""
+        self._con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {sql}")
+
+    def view(self, name: str, sql: str) -> None:
+        """See `Engine.view`."""
+        self._con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS {sql}")
+        self._views.add(name)
+
+    def typed_lines(
+        self, files: Sequence[InputFile], rtype: str, shape: Mapping[str, JsonShape]
+    ) -> str | None:
+        """See `Engine.typed_lines`."""
+        columns = {"resourceType": "VARCHAR", **{k: duckdb_type(v) for k, v in shape.items()}}
+        spec = (
+            "{"
+            + ", ".join(f"{string_literal(k)}: {string_literal(v)}" for k, v in columns.items())
+            + "}"
+        )
+        fields = ", ".join(f'"{k}" := j."{k}"' for k in shape)
+        parts = [
+            f"SELECT CAST({f.number} AS BIGINT) AS file, CAST(j.ordinality AS BIGINT) AS line_no, "
+            f"CAST(NULL AS VARCHAR) AS grp, j.resourceType AS rtype, struct_pack({fields}) AS r "
+            f"FROM read_json({string_literal(f.path)}, format='newline_delimited', "
+            f"columns={spec}, ignore_errors=true, maximum_object_size=1000000000) "
+            "WITH ORDINALITY AS j"
+            for f in files
+        ]
+        return "(" + " UNION ALL ".join(parts) + ") AS typed"
+
+    def rows(self, sql: str) -> list[tuple[Any, ...]]:
+        """See `Engine.rows`."""
+        return self._con.execute(sql).fetchall()
+
+    def drop(self, name: str) -> None:
+        """See `Engine.drop`."""
+        kind = "VIEW" if name in self._views else "TABLE"
+        self._views.discard(name)
+        self._con.execute(f"DROP {kind} IF EXISTS {name}")
+
+    def values(self, sql: str) -> list[tuple[Any, Any]]:
+        """See `Engine.values`."""
+        return [(key, value) for key, value in self._con.execute(sql).fetchall()]
+
+    def register(self, name: str, columns: Columns, rows: Sequence[tuple[object, ...]]) -> None:
+        """See `Engine.register`."""
+        table = _arrow(columns, rows)
+        self._con.register(f"{name}__arrow", table)
+        self._con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM {name}__arrow")
+        self._con.unregister(f"{name}__arrow")
+
+    def write_parquet(self, sql: str, path: Path, compress: bool = True) -> None:
+        """See `Engine.write_parquet`."""
+        codec = "zstd" if compress else "uncompressed"
+        self._con.execute(
+            f"COPY ({sql}) TO {string_literal(str(path))} (FORMAT parquet, COMPRESSION {codec})"
+        )
+
+    def read_parquet(self, name: str, path: Path) -> None:
+        """See `Engine.read_parquet`."""
+        self._con.execute(
+            f"CREATE OR REPLACE VIEW {name} AS SELECT * FROM "
+            f"read_parquet({string_literal(str(path))})"
+        )
+
+    def close(self) -> None:
+        """See `Engine.close`."""
+        self._con.close()
+
+
+def _duckdb_bundle(path: str, number: int, stem: str) -> str:
+    """The entries of a bundle file (or the one resource it holds), numbered from 1."""
+    content = "t.content"
+    is_bundle = f"json_extract_string({content}, '$.resourceType') = 'Bundle'"
+    entries = (
+        f"CASE WHEN NOT json_valid({content}) THEN [CAST({content} AS JSON)] "
+        f"WHEN {is_bundle} THEN json_extract({content}, '$.entry[*].resource') "
+        f"ELSE [CAST({content} AS JSON)] END"
+    )
+    case_id = (
+        f"coalesce(CASE WHEN json_valid({content}) AND {is_bundle} THEN "
+        f"NULLIF(trim(json_extract_string({content}, '$.id')), '') END, {stem})"
+    )
+    return (
+        f"SELECT CAST({number} AS BIGINT) AS file, CAST(e.pos AS BIGINT) AS line_no, "
+        f"{case_id} AS grp, "
+        f"CAST(e.x AS VARCHAR) AS text FROM read_text({path}) AS t "
+        f"CROSS JOIN LATERAL unnest({entries}) WITH ORDINALITY AS e(x, pos)"
+    )
+
+
+def _arrow(columns: Columns, rows: Sequence[tuple[object, ...]]) -> pa.Table:
+    arrays = [
+        pa.array([row[index] for row in rows], type=ARROW_TYPES[kind])
+        for index, (_, kind) in enumerate(columns)
+    ]
+    return pa.table(arrays, names=[name for name, _ in columns])
+
+
+# Spark names local files as URIs (file:/tmp/x); the runner names them as paths.
+_LOCAL_PATH = "regexp_replace(_metadata.file_path, '^file:/+', '/')"
+
+
+def _spark_file_number(files: Sequence[InputFile]) -> str:
+    """The number of the file a row of spark.read.text came from."""
+    cases = " ".join(
+        f"WHEN {string_literal(f.path)} THEN CAST({f.number} AS BIGINT)" for f in files
+    )
+    return f"CASE {_LOCAL_PATH} {cases} END"
+
+
+class SparkEngine:
+    """Spark SQL through PySpark: local mode by default, or the cluster that PYSPARK_SUBMIT_ARGS
+    (or spark-defaults.conf) names.
+
+    No Python runs on the executors: every step is SQL, and the lookups are small tables made
+    on the driver. Intermediate tables are local checkpoints (kept by the executors, lineage
+    cut) because most are read by several later statements.
+    """
+
+    dialect = SPARK
+    # line_no is an increasing id, not the line number: a bad line is found again in its file.
+    numbered = False
+
+    def __init__(self, session: Any | None = None) -> None:
+        self._spark = session if session is not None else local_session()
+        self._frames: dict[str, Any] = {}
+        self._sources = 0
+
+    @property
+    def session(self) -> Any:
+        """The SparkSession."""
+        return self._spark
+
+    def lines(self, files: Sequence[InputFile]) -> str:
+        """See `Engine.lines`."""
+        plain = [f for f in files if not f.bundle]
+        bundles = [f for f in files if f.bundle]
+        parts = []
+        self._sources += 1
+        if plain:
+            # Line numbers are not known here (a bad line is found again in its file); the
+            # increasing id keeps each file's order.
+            frame = self._spark.read.text([f.path for f in plain]).selectExpr(
+                f"{_spark_file_number(plain)} AS file",
+                "monotonically_increasing_id() AS line_no",
+                "CAST(NULL AS STRING) AS grp",
+                "value AS text",
+            )
+            name = f"ndjson_lines_{self._sources}"
+            frame.createOrReplaceTempView(name)
+            parts.append(f"SELECT {LINE_COLUMNS} FROM {name}")
+        if bundles:
+            frame = self._spark.read.text([f.path for f in bundles], wholetext=True).selectExpr(
+                f"{_spark_file_number(bundles)} AS file", "value AS content"
+            )
+            frame.createOrReplaceTempView(f"bundle_files_{self._sources}")
+            stems = " ".join(
+                f"WHEN file = {f.number} THEN {string_literal(f.stem)}" for f in bundles
+            )
+            parts.append(
+                "SELECT file, CAST(e.pos + 1 AS BIGINT) AS line_no, "
+                "coalesce(CASE WHEN b.resourceType = 'Bundle' THEN NULLIF(trim(b.id), '') END, "
+                f"CASE {stems} END) AS grp, "
+                "e.x AS text FROM (SELECT file, content, from_json(content, "
+                "'resourceType STRING, id STRING, entry ARRAY<STRUCT<resource: STRING>>') AS b "
+                f"FROM bundle_files_{self._sources}) AS f LATERAL VIEW posexplode(CASE WHEN "
+                "b.resourceType = 'Bundle' "
+                "THEN transform(b.entry, x -> x.resource) ELSE array(content) END) e AS pos, x"
+            )
+        return "(" + " UNION ALL ".join(parts) + ") AS lines"
+
+    def typed_lines(
+        self, files: Sequence[InputFile], rtype: str, shape: Mapping[str, JsonShape]
+    ) -> str | None:
+        """See `Engine.typed_lines`."""
+        return None
+
+    def run(self, name: str, sql: str) -> None:
+        """See `Engine.run`."""
+        # A local checkpoint materialises the rows and cuts the lineage: each statement reads
+        # the ones before it as data, not as ever-growing plans (CACHE TABLE keeps the plans,
+        # and planning fifty chained statements runs out of memory).
+        frame = self._spark.sql(sql).localCheckpoint(eager=True)
+        frame.createOrReplaceTempView(name)
+        self._frames[name] = frame
+
+    def view(self, name: str, sql: str) -> None:
+        """See `Engine.view`."""
+        self._spark.sql(sql).createOrReplaceTempView(name)
+
+    def rows(self, sql: str) -> list[tuple[Any, ...]]:
+        """See `Engine.rows`."""
+        return [tuple(row) for row in self._spark.sql(sql).collect()]
+
+    def values(self, sql: str) -> list[tuple[Any, Any]]:
+        """See `Engine.values`."""
+        return [(row[0], _plain(row[1])) for row in self._spark.sql(sql).collect()]
+
+    def drop(self, name: str) -> None:
+        """See `Engine.drop`."""
+        self._spark.catalog.dropTempView(name)
+        frame = self._frames.pop(name, None)
+        if frame is not None:
+            frame.unpersist()
+
+    def register(self, name: str, columns: Columns, rows: Sequence[tuple[object, ...]]) -> None:
+        """See `Engine.register`."""
+        schema = ", ".join(f"`{n}` {SPARK.type(kind)}" for n, kind in columns)
+        frame = self._spark.createDataFrame(list(rows), schema)
+        frame.createOrReplaceTempView(name)
+
+    def write_parquet(self, sql: str, path: Path, compress: bool = True) -> None:
+        """See `Engine.write_parquet`."""
+        folder = path.with_name(path.name + ".spark")
+        writer = self._spark.sql(sql).coalesce(1).write.mode("overwrite")
+        writer = writer.option("compression", "zstd" if compress else "none")
+        writer.parquet(str(folder))
+        parts = sorted(folder.glob("part-*.parquet"))
+        if len(parts) != 1:
+            raise RuntimeError(f"Spark wrote {len(parts)} files to {folder}, expected one")
+        os.replace(parts[0], path)
+        shutil.rmtree(folder, ignore_errors=True)
+
+    def read_parquet(self, name: str, path: Path) -> None:
+        """See `Engine.read_parquet`."""
+        self._spark.read.parquet(str(path)).createOrReplaceTempView(name)
+
+    def close(self) -> None:
+        """See `Engine.close`."""
+        for name in list(self._frames):
+            self.drop(name)
+
+
+def _plain(value: Any) -> Any:
+    """A Spark Row (struct) as a dict, recursively; lists of them as lists."""
+    if hasattr(value, "asDict"):
+        return {k: _plain(v) for k, v in value.asDict().items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def local_session(cores: int | None = None) -> Any:
+    """A SparkSession for this machine (`local[n]`), or the one spark-submit configured.
+
+    Under spark-submit the master and resources come from its command line; here only
+    settings that suit a single machine are set, and only when no master is configured.
+    """
+    from pyspark.sql import SparkSession
+
+    builder = SparkSession.builder.appName("vertebro-batch")
+    if not os.environ.get("SPARK_MASTER") and "PYSPARK_SUBMIT_ARGS" not in os.environ:
+        builder = (
+            builder.master(f"local[{cores or os.cpu_count() or 1}]")
+            .config("spark.ui.enabled", "false")
+            .config("spark.ui.showConsoleProgress", "false")
+            .config("spark.sql.shuffle.partitions", str(2 * (cores or os.cpu_count() or 1)))
+            .config("spark.driver.memory", os.environ.get("VERTEBRO_SPARK_MEMORY", "4g"))
+        )
+    session = builder.getOrCreate()
+    session.sparkContext.setLogLevel("ERROR")
+    return session

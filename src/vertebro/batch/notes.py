@@ -1,0 +1,128 @@
+"""Report and document text, read by the note reader in parallel worker processes.
+
+The set-based reader hands each DocumentReference or DiagnosticReport (the resource's JSON
+and the case's request date) to a worker. The worker does what the per-case FHIR reader does
+with such a resource: takes its texts (`fhir.documents.document_texts`) and reads them with
+the note reader (`fhir.notes.read_texts`, i.e. `vertebro.adapters.nlp.read_note`), and returns
+the readings as rows of the readings table, each with the rank of its kind of text.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import multiprocessing
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+
+from vertebro.adapters.fhir.bundle import BundleIndex
+from vertebro.adapters.fhir.context import ReadContext
+from vertebro.adapters.fhir.documents import document_texts
+from vertebro.adapters.fhir.notes import NoteReader, note_reader, read_texts
+from vertebro.batch.extract import READING_COLUMNS
+from vertebro.batch.facts_table import to_cell
+from vertebro.core.catalogue import CATALOGUE
+from vertebro.core.facts import FactType
+
+ReadingRow = tuple[object, ...]
+_COLUMN_OF = {
+    FactType.BOOLEAN: "b",
+    FactType.CHOICE: "s",
+    FactType.NUMBER: "n",
+    FactType.DATE: "d",
+    FactType.CHOICES: "l",
+    FactType.LEVELS: "l",
+}
+_INDEX = {name: index for index, (name, _) in enumerate(READING_COLUMNS)}
+
+
+@dataclass(frozen=True, slots=True)
+class Document:
+    """One resource whose text is to be read, with its case and the case's request date."""
+
+    pid: str
+    resource_json: str
+    request_date: dt.date | None
+
+
+def reader_available() -> bool:
+    """Whether the note reader (vertebro.adapters.nlp.read_note) is installed."""
+    return note_reader() is not None
+
+
+def read_document(document: Document, reader: NoteReader | None = None) -> list[ReadingRow]:
+    """The readings the note reader (`reader`, else the installed one) finds in one
+    resource's texts (run in a worker)."""
+    try:
+        resource = json.loads(document.resource_json)
+    except ValueError:
+        return []
+    if not isinstance(resource, dict):
+        return []
+    ctx = ReadContext(BundleIndex.of(resource))
+    ctx.request_date = document.request_date
+    rows = []
+    for found in read_texts(ctx, document_texts(ctx), reader):
+        for reading in found.readings:
+            fact = reading.fact
+            spec = CATALOGUE.get(fact.name)
+            if spec is None:
+                continue
+            row: list[object] = [None] * len(READING_COLUMNS)
+            row[_INDEX["pid"]] = document.pid
+            row[_INDEX["fact"]] = fact.name
+            row[_INDEX["known"]] = fact.value is not None
+            if fact.value is not None:
+                row[_INDEX[_COLUMN_OF[spec.type]]] = to_cell(fact.value)
+            row[_INDEX["rank"]] = int(reading.rank)
+            row[_INDEX["priority"]] = reading.priority
+            row[_INDEX["w"]] = reading.when
+            rows.append(tuple(row))
+    return rows
+
+
+def _read_batch(job: tuple[Sequence[Document], NoteReader | None]) -> list[ReadingRow]:
+    documents, reader = job
+    return [row for document in documents for row in read_document(document, reader)]
+
+
+def read_documents(
+    documents: Iterable[Document],
+    *,
+    workers: int,
+    reader: NoteReader | None = None,
+    batch: int = 16,
+    advance: Callable[[int], None] | None = None,
+) -> list[ReadingRow]:
+    """Read every document in `workers` processes (in this process when workers is 1) with
+    `reader` (a module-level function, so that workers can receive it; default: the installed
+    note reader); `advance` is told how many documents each finished batch held."""
+    batches = list(_batches(documents, batch))
+    if workers <= 1:
+        out = []
+        for group in batches:
+            out += _read_batch((group, reader))
+            if advance:
+                advance(len(group))
+        return out
+    rows: list[ReadingRow] = []
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        jobs = [(group, reader) for group in batches]
+        for group, found in zip(batches, pool.map(_read_batch, jobs), strict=True):
+            rows += found
+            if advance:
+                advance(len(group))
+    return rows
+
+
+def _batches(items: Iterable[Document], size: int) -> Iterator[list[Document]]:
+    group: list[Document] = []
+    for item in items:
+        group.append(item)
+        if len(group) == size:
+            yield group
+            group = []
+    if group:
+        yield group

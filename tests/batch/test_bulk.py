@@ -1,0 +1,278 @@
+"""The set-based reader (DuckDB) against the per-case FHIR reader, on generated exports.
+
+The per-case reader reads each patient's resources as one bundle; the batch reads the same
+resources as NDJSON files (or bundles) in SQL. Their facts tables must be identical.
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import json
+import sys
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from vertebro.adapters.fhir import read_fhir
+from vertebro.batch.agreement import reader_cases
+from vertebro.batch.bulk import BadInputError, discover, read_bulk
+from vertebro.batch.engines import DuckDbEngine
+from vertebro.batch.extract import RunDates
+from vertebro.batch.facts_table import CaseFacts, facts_table
+from vertebro.batch.synthetic import AS_OF, Resource, bundle, coded_case, write_ndjson
+
+TODAY = AS_OF
+CASES = 400
+
+
+def _facts(folder: Path, tmp: Path, **options: object) -> pa.Table:
+    engine = DuckDbEngine(tmp / "duck")
+    try:
+        read_bulk(
+            engine,
+            discover(folder),
+            dates=RunDates(None, TODAY),
+            skip_bad=bool(options.get("skip_bad", False)),
+            workers=int(options.get("workers", 1)),  # type: ignore[call-overload]
+            note_reader=options.get("note_reader"),  # type: ignore[arg-type]
+        )
+        out = tmp / "facts.parquet"
+        engine.write_parquet("SELECT * FROM facts", out)
+    finally:
+        engine.close()
+    return pq.read_table(out)
+
+
+def _expected(cases: list[CaseFacts]) -> pa.Table:
+    return facts_table(cases)
+
+
+def _differences(expected: pa.Table, actual: pa.Table) -> list[str]:
+    order = [("case_id", "ascending"), ("request_no", "ascending")]
+    left, right = expected.sort_by(order), actual.select(expected.column_names).sort_by(order)
+    if left.num_rows != right.num_rows:
+        return [f"rows: expected {left.num_rows}, got {right.num_rows}"]
+    problems = []
+    for name in left.column_names:
+        a = left.column(name).combine_chunks()
+        b = right.column(name).combine_chunks().cast(a.type)
+        if not a.equals(b):
+            pairs = zip(a.to_pylist(), b.to_pylist(), strict=True)
+            bad = [(i, x, y) for i, (x, y) in enumerate(pairs) if x != y][:3]
+            problems += [f"{left['case_id'][i]} {name}: {x!r} != {y!r}" for i, x, y in bad]
+    return problems
+
+
+@pytest.fixture(scope="module")
+def population() -> list[list[Resource]]:
+    return [coded_case(index, seed=3) for index in range(CASES)]
+
+
+@pytest.fixture(scope="module")
+def export(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("export")
+    write_ndjson(folder, CASES, seed=3)
+    return folder
+
+
+def test_ndjson_export_reads_as_the_fhir_reader_reads_each_bundle(
+    population: list[list[Resource]], export: Path, tmp_path: Path
+) -> None:
+    expected = _expected(reader_cases(population, TODAY))
+    actual = _facts(export, tmp_path)
+    assert expected.num_rows > CASES  # some cases request two or three procedures
+    assert _differences(expected, actual) == []
+    # The coded facts the generator exercises are all there.
+    for column in (
+        "fracture__aetiology",
+        "fracture__type",
+        "pain__score",
+        "conservative_treatment__duration_weeks",
+        "hospitalisation__admitted",
+        "cord_compression__present",
+        "request__levels",
+        "patient__age",
+    ):
+        assert actual.column(column).null_count < actual.num_rows, column
+
+
+def test_bundles_split_files_and_gzip_read_the_same(
+    population: list[list[Resource]], tmp_path: Path
+) -> None:
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    some = population[:60]
+    for resources in some[:30]:  # one bundle per patient
+        pid = resources[0]["id"]
+        (folder / f"{pid}.json").write_text(json.dumps(bundle(resources, pid)), encoding="utf-8")
+    lines = [json.dumps(r) for resources in some[30:] for r in resources]
+    half = len(lines) // 2
+    (folder / "part-1.ndjson").write_text("\n".join(lines[:half]) + "\n", encoding="utf-8")
+    with gzip.open(folder / "part-2.ndjson.gz", "wt", encoding="utf-8") as handle:
+        handle.write("\n\n".join(lines[half:]) + "\n")  # blank lines are allowed
+    expected = _expected(reader_cases(some, TODAY))
+    assert _differences(expected, _facts(folder, tmp_path)) == []
+
+
+def test_bad_lines_are_reported_with_file_and_line_and_skipped_only_when_asked(
+    population: list[list[Resource]], tmp_path: Path
+) -> None:
+    folder = tmp_path / "bad"
+    folder.mkdir()
+    some = population[:20]
+    resources = [r for case in some for r in case]
+    lines = [json.dumps(r) for r in resources]
+    corrupt = {3: '{"resourceType": "Condition", "id": ', 7: "[1, 2]", 9: '{"id": "x"}'}
+    for index, text in sorted(corrupt.items()):
+        lines.insert(index - 1, text)
+    (folder / "export.ndjson").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with pytest.raises(BadInputError) as caught:
+        _facts(folder, tmp_path)
+    error = caught.value
+    assert error.total == 3
+    assert [(Path(b.file).name, b.line) for b in error.lines] == [
+        ("export.ndjson", n) for n in sorted(corrupt)
+    ]
+    assert "not valid JSON" in error.lines[0].reason
+    assert "not a JSON object" in error.lines[1].reason
+    assert "resourceType" in error.lines[2].reason
+    expected = _expected(reader_cases(some, TODAY))
+    assert _differences(expected, _facts(folder, tmp_path, skip_bad=True)) == []
+
+
+# --- Text read by the note reader, joined in ---------------------------------------------
+
+NOTE_READER = """
+from dataclasses import dataclass
+from vertebro.core.facts import Fact, FactSet, Provenance
+
+
+@dataclass
+class Reading:
+    facts: FactSet
+    requests: tuple = ()
+
+
+def read_note(text, *, source, note_date=None):
+    evidence = (Provenance("note", source, text[:40]),)
+    facts = []
+    if "MDT" in text:
+        facts.append(Fact("mdt.discussed", True, evidence))
+    if "severe" in text:
+        facts.append(Fact("pain.severe", True, evidence))
+    if "no cord compression" in text:
+        facts.append(Fact("cord_compression.present", False, evidence))
+    if "myeloma" in text:
+        facts.append(Fact("fracture.aetiology", "myeloma", evidence))
+    if "physio" in text:
+        facts.append(Fact("conservative_treatment.modalities", frozenset({"physiotherapy"}), evidence))
+    return Reading(FactSet(facts))
+"""
+
+TEXTS = [
+    "Discussed at the spinal MDT; pain is severe.",
+    "MRI: no cord compression. Known myeloma.",
+    "Six weeks of physio without benefit; severe pain.",
+]
+
+
+def _with_notes(population: list[list[Resource]]) -> list[list[Resource]]:
+    out = []
+    for index, resources in enumerate(population):
+        pid = resources[0]["id"]
+        text = TEXTS[index % len(TEXTS)]
+        document = {
+            "resourceType": "DocumentReference",
+            "id": f"{pid}-d",
+            "status": "current",
+            "subject": {"reference": f"Patient/{pid}"},
+            "date": "2026-09-20",
+            "type": {"text": "Clinic letter"},
+            "content": [
+                {
+                    "attachment": {
+                        "contentType": "text/plain",
+                        "data": base64.b64encode(text.encode()).decode(),
+                    }
+                }
+            ],
+        }
+        out.append([*resources, document])
+    return out
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_note_readings_join_in_as_the_fhir_reader_merges_them(
+    population: list[list[Resource]], tmp_path: Path, workers: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    module = tmp_path / "fake_notes.py"
+    module.write_text(NOTE_READER, encoding="utf-8")
+    monkeypatch.syspath_prepend(str(tmp_path))  # spawned workers get sys.path too
+    import fake_notes  # type: ignore[import-not-found]
+
+    cases = _with_notes(population[:40])
+    folder = tmp_path / "notes"
+    folder.mkdir()
+    lines = [json.dumps(r) for case in cases for r in case]
+    (folder / "export.ndjson").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    expected = []
+    for resources in cases:
+        pid = str(resources[0]["id"])
+        case = read_fhir(
+            bundle(resources), pid, default_id=pid, as_of=TODAY, note_reader=fake_notes.read_note
+        ).case
+        if case.requests:
+            expected.append(CaseFacts(pid, case.facts, case.requests, case.request_date or TODAY))
+    actual = _facts(folder, tmp_path, workers=workers, note_reader=fake_notes.read_note)
+    assert _differences(_expected(expected), actual) == []
+    assert actual.column("mdt__discussed").null_count < actual.num_rows
+    sys.modules.pop("fake_notes", None)
+
+
+REPORTS = [
+    "MRI lumbar spine: acute L1 compression fracture with marrow oedema on STIR. "
+    "No retropulsion. No cord compression.",
+    "Spinal MDT discussed this patient today with the interventional radiologist and spinal "
+    "surgeon; vertebroplasty agreed.",
+    "Severe back pain despite 8 weeks of analgesia and physiotherapy. She is unable to walk.",
+]
+
+
+def test_the_installed_note_reader_gives_what_the_fhir_reader_gives(
+    population: list[list[Resource]], tmp_path: Path
+) -> None:
+    from vertebro.adapters.fhir.notes import note_reader
+
+    if note_reader() is None:
+        pytest.skip("the note reader (vertebro.adapters.nlp) is not installed")
+    cases = []
+    for index, resources in enumerate(population[:6]):
+        pid = resources[0]["id"]
+        text = REPORTS[index % len(REPORTS)]
+        document = {
+            "resourceType": "DocumentReference",
+            "id": f"{pid}-d",
+            "status": "current",
+            "subject": {"reference": f"Patient/{pid}"},
+            "date": "2026-09-20",
+            "type": {"text": "Radiology report" if index % 3 == 0 else "Clinic letter"},
+            "content": [
+                {
+                    "attachment": {
+                        "contentType": "text/plain",
+                        "data": base64.b64encode(text.encode()).decode(),
+                    }
+                }
+            ],
+        }
+        cases.append([*resources, document])
+    folder = tmp_path / "reports"
+    folder.mkdir()
+    lines = [json.dumps(r) for case in cases for r in case]
+    (folder / "export.ndjson").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    actual = _facts(folder, tmp_path)
+    assert _differences(_expected(reader_cases(cases, TODAY)), actual) == []
+    assert actual.column("mdt__discussed").null_count < actual.num_rows

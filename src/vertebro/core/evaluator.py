@@ -129,6 +129,25 @@ def determine(
     )
 
 
+@dataclass(frozen=True, slots=True)
+class TreeResult:
+    """One criterion tree evaluated on its own: status, evidence, trace and open questions."""
+
+    status: Tri
+    evidence: tuple[Fact, ...]
+    trace: tuple[CriterionResult, ...]
+    missing: tuple[MissingFact, ...]  # only when the status is unknown
+
+
+def evaluate_tree(tree: Criterion, facts: FactSet, *, as_of: dt.date) -> TreeResult:
+    """Evaluate one tree with the same Kleene walk as policies (the patient pathway uses it)."""
+    trace: list[CriterionResult] = []
+    status_of: dict[str, Tri] = {}
+    status, evidence = _evaluate(tree, facts, as_of, trace, status_of, None, 0)
+    missing = _missing([tree], status_of) if status is Tri.UNKNOWN else ()
+    return TreeResult(status, evidence, tuple(trace), missing)
+
+
 def _resolve(
     rules: tuple[Rule, ...], status_of: dict[str, Tri]
 ) -> tuple[Outcome, Rule | None, list[Rule]]:

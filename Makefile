@@ -9,7 +9,7 @@ export UV_PYTHON_DOWNLOADS := never
 export UV_PYTHON := $(PYTHON)
 VENV_BIN := .venv/bin
 
-.PHONY: setup demo test lint unit policy bench clean
+.PHONY: setup browser demo serve test lint unit policy bench clean
 
 $(UV):
 	$(PYTHON) -m venv .tools
@@ -19,11 +19,25 @@ $(UV):
 	$(UV) sync --frozen --quiet
 	touch $@
 
-setup: .venv/.synced
+# htmx, pinned in package-lock.json; pages work without it (progressive enhancement).
+node_modules/.installed: package.json package-lock.json
+	npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	touch $@
+
+# Browser tests drive Debian's Chromium; install the package if the machine lacks it.
+CHROMIUM ?= /usr/bin/chromium
+browser:
+	@test -x $(CHROMIUM) || { echo "installing Debian's chromium for the browser tests"; \
+	  $$(test "$$(id -u)" = 0 || echo sudo) apt-get install -y -q chromium >/dev/null; }
+
+setup: .venv/.synced node_modules/.installed
 
 demo: setup
 	$(VENV_BIN)/vertebro assess examples/ --policy carefirst
 	$(VENV_BIN)/vertebro assess examples/ --policy nice
+
+serve: setup
+	$(VENV_BIN)/vertebro serve
 
 lint: setup
 	$(VENV_BIN)/ruff check src tests benchmarks
@@ -33,7 +47,7 @@ lint: setup
 policy: setup
 	$(VENV_BIN)/vertebro test
 
-unit: setup
+unit: setup browser
 	$(VENV_BIN)/pytest -n 2 -q
 
 test: lint policy unit
@@ -42,4 +56,4 @@ bench: setup
 	$(VENV_BIN)/python benchmarks/assess_throughput.py --n 10000
 
 clean:
-	rm -rf .venv .tools .mypy_cache .ruff_cache .pytest_cache
+	rm -rf .venv .tools node_modules .mypy_cache .ruff_cache .pytest_cache

@@ -483,8 +483,9 @@ def codes_unload(system_name: str) -> None:
 @click.option("--port", default=8000, show_default=True, type=int, help="TCP port.")
 @click.option("--workers", default=1, show_default=True, type=int, help="Worker processes.")
 def serve(host: str, port: int, workers: int) -> None:
-    """Run the HTTP API (OpenAPI docs at /docs). Settings come from VERTEBRO_* variables
-    (see vertebro.settings); SQLite is migrated automatically, PostgreSQL needs `db upgrade`."""
+    """Run the service: web pages at /app, the HTTP API (OpenAPI docs at /docs). Settings come
+    from VERTEBRO_* variables (see vertebro.settings); SQLite is migrated automatically,
+    PostgreSQL needs `db upgrade`."""
     import logging
     import os
 
@@ -511,7 +512,7 @@ def serve(host: str, port: int, workers: int) -> None:
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     uvicorn.run(
-        "vertebro.api.main:app_from_env",
+        "vertebro.server:app_from_env",
         factory=True,
         host=host,
         port=port,

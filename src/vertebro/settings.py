@@ -10,6 +10,7 @@ Variables (all optional):
   overrides the SQLite default.
 - `VERTEBRO_JWT_SECRET`: the HMAC key (at least 32 characters) that signs access tokens.
 - `VERTEBRO_TOKEN_TTL_SECONDS`: access-token lifetime, default 300 (5 minutes).
+- `VERTEBRO_WEB_SESSION_SECONDS`: how long a web sign-in lasts, default 28800 (8 hours).
 - `VERTEBRO_PRINCIPALS`: a JSON list of accounts (`PrincipalConfig`), or
   `VERTEBRO_PRINCIPALS_FILE`: the path of a file holding that list.
 - `VERTEBRO_MAX_BODY_BYTES`: the largest request body accepted (default 5,000,000); larger
@@ -100,6 +101,7 @@ class PrincipalConfig(BaseModel):
 DEMO_KEYS: dict[str, str] = {
     "requester": "dev-requester-key",
     "requester-other-org": "dev-requester-other-org-key",
+    "clinician": "dev-clinician-key",
     "reviewer": "dev-reviewer-key",
     "reviewer-2": "dev-reviewer-2-key",
     "coder": "dev-coder-key",
@@ -114,6 +116,7 @@ def demo_principals() -> tuple[PrincipalConfig, ...]:
     rows = [
         ("requester", "Demo Hospital EHR", "system", Role.REQUESTER, "org-demo-hospital"),
         ("requester-other-org", "Other Clinic EHR", "system", Role.REQUESTER, "org-other-clinic"),
+        ("clinician", "Dr Claire Referrer", "person", Role.REQUESTER, "org-demo-hospital"),
         ("reviewer", "Dr Ada Reviewer", "person", Role.REVIEWER, "org-payer"),
         ("reviewer-2", "Dr Ben Second", "person", Role.REVIEWER, "org-payer"),
         ("coder", "Casey Coder", "person", Role.CODER, "org-payer"),
@@ -142,6 +145,7 @@ class Settings(BaseModel):
     jwt_issuer: str = "vertebro"
     jwt_audience: str = "vertebro-api"
     token_ttl_seconds: int = Field(default=300, ge=30, le=3600)
+    web_session_seconds: int = Field(default=28_800, ge=60, le=86_400)
     principals: tuple[PrincipalConfig, ...] = ()
     max_body_bytes: int = Field(default=5_000_000, ge=1_000, le=100_000_000)
     default_policy: str = "carefirst"
@@ -206,6 +210,7 @@ class Settings(BaseModel):
         optional = {
             "jwt_secret": "VERTEBRO_JWT_SECRET",
             "token_ttl_seconds": "VERTEBRO_TOKEN_TTL_SECONDS",
+            "web_session_seconds": "VERTEBRO_WEB_SESSION_SECONDS",
             "max_body_bytes": "VERTEBRO_MAX_BODY_BYTES",
             "default_policy": "VERTEBRO_DEFAULT_POLICY",
             "public_base_url": "VERTEBRO_PUBLIC_BASE_URL",

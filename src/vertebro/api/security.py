@@ -116,8 +116,12 @@ class Authenticator:
                 return _principal(account, "api-key")
         raise AuthError("invalid_token", "unknown API key")
 
-    def issue_token(self, client_id: str, client_secret: str) -> tuple[str, int]:
+    def issue_token(self, client_id: str, client_secret: str, *, audience: str | None = None,
+                    ttl: int | None = None) -> tuple[str, int]:
         """A signed access token for a client, and its lifetime in seconds.
+
+        `audience` and `ttl` default to the API's; the web pages sign people in with their own
+        audience, so a browser session cookie is never accepted as an API token or vice versa.
 
         Raises:
             AuthError: unknown client or wrong secret (the two are not told apart).
@@ -128,17 +132,18 @@ class Authenticator:
         if account is None or not hmac.compare_digest(expected or "", digest):
             raise AuthError("invalid_client", "unknown client or wrong secret")
         now = int(time.time())
-        ttl = self._settings.token_ttl_seconds
+        ttl = ttl or self._settings.token_ttl_seconds
         claims: dict[str, Any] = {
-            "iss": self._settings.jwt_issuer, "aud": self._settings.jwt_audience,
+            "iss": self._settings.jwt_issuer, "aud": audience or self._settings.jwt_audience,
             "sub": account.id, "iat": now, "nbf": now, "exp": now + ttl,
             "jti": str(uuid.uuid4()), "role": account.role.value,
             "org": account.organisation,
         }
         return jwt.encode(claims, self._settings.jwt_secret, algorithm="HS256"), ttl
 
-    def bearer(self, token: str) -> Principal:
-        """The account a valid, unexpired token was issued to.
+    def bearer(self, token: str, *, audience: str | None = None) -> Principal:
+        """The account a valid, unexpired token was issued to (for `audience`, by default the
+        API's).
 
         Raises:
             AuthError: the token is malformed, forged, expired, or its account is gone.
@@ -146,7 +151,8 @@ class Authenticator:
         try:
             claims = jwt.decode(
                 token, self._settings.jwt_secret, algorithms=["HS256"],
-                audience=self._settings.jwt_audience, issuer=self._settings.jwt_issuer,
+                audience=audience or self._settings.jwt_audience,
+                issuer=self._settings.jwt_issuer,
                 options={"require": ["exp", "iat", "sub", "aud", "iss"]},
             )
         except jwt.ExpiredSignatureError:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -188,20 +189,110 @@ def _pydantic_message(error: Any) -> str:
     return message.removeprefix("Value error, ")
 
 
+class CriterionBuilder:
+    """Builds cited criterion trees from their documents, for policy and pathway files alike:
+    criterion ids unique across the document, every citation naming a declared source, every
+    fact catalogued and every test fitting its fact's type.
+
+    `error` makes the format's own exception from a message and a location; `document` names
+    the kind of file in messages ("policy", "pathway").
+    """
+
+    def __init__(self, source_ids: set[str], *, document: str,
+                 error: Callable[[str, Loc], ValueError]) -> None:
+        self.source_ids = source_ids
+        self.document = document
+        self.error = error
+        self.seen_ids: dict[str, Loc] = {}
+
+    def unique(self, ids: list[str], loc: Loc, what: str, *, suffix: Loc = ()) -> None:
+        """Refuse a repeated id in a list; the location points at the second one."""
+        seen: set[str] = set()
+        for i, item in enumerate(ids):
+            if item in seen:
+                raise self.error(f"duplicate {what} {item!r}", (*loc, i, *suffix))
+            seen.add(item)
+
+    def cite(self, cite: CiteDoc, loc: Loc) -> Citation:
+        """A citation of a declared source, its words with whitespace normalised."""
+        if cite.source not in self.source_ids:
+            known = ", ".join(sorted(self.source_ids))
+            raise self.error(
+                f"citation names source {cite.source!r}, which the {self.document} does not "
+                f"declare (declared: {known})",
+                (*loc, "source"),
+            )
+        return Citation(cite.source, cite.section, words(cite.words))
+
+    def cites(self, cites: list[CiteDoc], loc: Loc) -> tuple[Citation, ...]:
+        """Each citation of an element (`loc` is the element; the list is its `cite`)."""
+        return tuple(self.cite(c, (*loc, "cite", i)) for i, c in enumerate(cites))
+
+    def claim_id(self, node_id: str, loc: Loc) -> None:
+        """Record a criterion id, refusing one used before anywhere in the document."""
+        if node_id in self.seen_ids:
+            raise self.error(f"duplicate criterion id {node_id!r}", (*loc, "id"))
+        self.seen_ids[node_id] = loc
+
+    def node(self, node: NodeDoc, loc: Loc) -> Criterion:
+        """A criterion tree."""
+        self.claim_id(node.id, loc)
+        common = (node.id, words(node.title), self.cites(node.cite, loc), node.note)
+        if node.all_ is not None:
+            kids = tuple(self.node(c, (*loc, "all", i)) for i, c in enumerate(node.all_))
+            return AllOf(*common, children=kids)
+        if node.any_ is not None:
+            kids = tuple(self.node(c, (*loc, "any", i)) for i, c in enumerate(node.any_))
+            return AnyOf(*common, children=kids)
+        if node.not_ is not None:
+            return Not(*common, child=self.node(node.not_, (*loc, "not")))
+        assert node.fact is not None
+        return Predicate(*common, fact=node.fact, test=self._test(node, loc))
+
+    def _test(self, node: NodeDoc, loc: Loc) -> Test:
+        fact = node.fact
+        assert fact is not None
+        spec = CATALOGUE.get(fact)
+        if spec is None:
+            raise self.error(f"unknown fact {fact!r}", (*loc, "fact"))
+        operator = next(op for op in OPERATOR_TYPES if getattr(node, op) is not None)
+        key = operator.rstrip("_")
+        if OPERATOR_TYPES[operator] is not spec.type:
+            raise self.error(
+                f"'{key}' does not apply to {fact!r}, a {spec.type.value} fact", (*loc, key)
+            )
+        raw = getattr(node, operator)
+        if spec.type in (FactType.CHOICE, FactType.CHOICES):
+            for i, value in enumerate(raw):
+                if value not in spec.choices:
+                    raise self.error(
+                        f"{value!r} is not a value of {fact!r} ({', '.join(spec.choices)})",
+                        (*loc, key, i),
+                    )
+        if isinstance(raw, list):
+            raw = tuple(raw)
+        return Test(**{operator: raw})
+
+
+def words(text: str) -> str:
+    """Text with its whitespace runs made single spaces (YAML folds lines unevenly)."""
+    return " ".join(text.split())
+
+
 class _Builder:
     def __init__(self, doc: PolicyDoc, digest: str) -> None:
         self.doc = doc
         self.digest = digest
-        self.seen_ids: dict[str, Loc] = {}
-        self.source_ids = {source.id for source in doc.sources}
+        self.trees = CriterionBuilder({source.id for source in doc.sources}, document="policy",
+                                      error=PolicyFormatError)
 
     def build(self) -> Policy:
         doc = self.doc
         if doc.effective.to is not None and doc.effective.to < doc.effective.from_:
             raise PolicyFormatError("effective 'to' is before 'from'", ("effective", "to"))
-        self._unique([s.id for s in doc.sources], ("sources",), "source id")
+        self.trees.unique([s.id for s in doc.sources], ("sources",), "source id", suffix=("id",))
         criteria = {
-            node.id: self._node(node, ("criteria", i)) for i, node in enumerate(doc.criteria)
+            node.id: self.trees.node(node, ("criteria", i)) for i, node in enumerate(doc.criteria)
         }
         requirements = tuple(self._requirement(r, i) for i, r in enumerate(doc.requirements))
         rules = {}
@@ -212,7 +303,7 @@ class _Builder:
                 )
             rules[procedure] = self._rules(procedure, doc.determinations[procedure], criteria)
         history = tuple(
-            HistoryEntry(h.date, h.summary, self._cite(h.cite, ("history", i, "cite")))
+            HistoryEntry(h.date, h.summary, self.trees.cite(h.cite, ("history", i, "cite")))
             for i, h in enumerate(doc.history)
         )
         sources = {
@@ -244,79 +335,17 @@ class _Builder:
             content_hash=self.digest,
         )
 
-    def _unique(self, ids: list[str], loc: Loc, what: str) -> None:
-        seen: set[str] = set()
-        for i, item in enumerate(ids):
-            if item in seen:
-                raise PolicyFormatError(f"duplicate {what} {item!r}", (*loc, i, "id"))
-            seen.add(item)
-
-    def _cite(self, cite: CiteDoc, loc: Loc) -> Citation:
-        if cite.source not in self.source_ids:
-            known = ", ".join(sorted(self.source_ids))
-            raise PolicyFormatError(
-                f"citation names source {cite.source!r}, which the policy does not declare "
-                f"(declared: {known})",
-                (*loc, "source"),
-            )
-        return Citation(cite.source, cite.section, " ".join(cite.words.split()))
-
-    def _cites(self, cites: list[CiteDoc], loc: Loc) -> tuple[Citation, ...]:
-        return tuple(self._cite(c, (*loc, "cite", i)) for i, c in enumerate(cites))
-
-    def _claim_id(self, node_id: str, loc: Loc) -> None:
-        if node_id in self.seen_ids:
-            raise PolicyFormatError(f"duplicate criterion id {node_id!r}", (*loc, "id"))
-        self.seen_ids[node_id] = loc
-
-    def _node(self, node: NodeDoc, loc: Loc) -> Criterion:
-        self._claim_id(node.id, loc)
-        common = (node.id, " ".join(node.title.split()), self._cites(node.cite, loc), node.note)
-        if node.all_ is not None:
-            kids = tuple(self._node(c, (*loc, "all", i)) for i, c in enumerate(node.all_))
-            return AllOf(*common, children=kids)
-        if node.any_ is not None:
-            kids = tuple(self._node(c, (*loc, "any", i)) for i, c in enumerate(node.any_))
-            return AnyOf(*common, children=kids)
-        if node.not_ is not None:
-            return Not(*common, child=self._node(node.not_, (*loc, "not")))
-        assert node.fact is not None
-        return Predicate(*common, fact=node.fact, test=self._test(node, loc))
-
-    def _test(self, node: NodeDoc, loc: Loc) -> Test:
-        fact = node.fact
-        assert fact is not None
-        spec = CATALOGUE.get(fact)
-        if spec is None:
-            raise PolicyFormatError(f"unknown fact {fact!r}", (*loc, "fact"))
-        operator = next(op for op in OPERATOR_TYPES if getattr(node, op) is not None)
-        key = operator.rstrip("_")
-        if OPERATOR_TYPES[operator] is not spec.type:
-            raise PolicyFormatError(
-                f"'{key}' does not apply to {fact!r}, a {spec.type.value} fact", (*loc, key)
-            )
-        raw = getattr(node, operator)
-        if spec.type in (FactType.CHOICE, FactType.CHOICES):
-            for i, value in enumerate(raw):
-                if value not in spec.choices:
-                    raise PolicyFormatError(
-                        f"{value!r} is not a value of {fact!r} ({', '.join(spec.choices)})",
-                        (*loc, key, i),
-                    )
-        if isinstance(raw, list):
-            raw = tuple(raw)
-        return Test(**{operator: raw})
-
     def _requirement(self, req: RequirementDoc, i: int) -> Requirement:
         loc: Loc = ("requirements", i)
-        self._claim_id(req.id, loc)
-        applies = self._node(req.applies_when, (*loc, "applies_when")) if req.applies_when else None
-        confirm = self._node(req.confirm, (*loc, "confirm")) if req.confirm else None
+        self.trees.claim_id(req.id, loc)
+        trees = self.trees
+        applies = trees.node(req.applies_when, (*loc, "applies_when")) if req.applies_when else None
+        confirm = trees.node(req.confirm, (*loc, "confirm")) if req.confirm else None
         return Requirement(
             req.id,
             req.kind,
-            " ".join(req.title.split()),
-            self._cites(req.cite, loc),
+            words(req.title),
+            self.trees.cites(req.cite, loc),
             tuple(req.procedures),
             applies,
             confirm,

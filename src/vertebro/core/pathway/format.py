@@ -10,18 +10,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from vertebro.core.catalogue import BLOOD_THINNERS, CATALOGUE, Procedure
-from vertebro.core.criteria import (
-    OPERATOR_TYPES,
-    AllOf,
-    AnyOf,
-    Citation,
-    Criterion,
-    Not,
-    Predicate,
-    Test,
-)
-from vertebro.core.facts import FactType
+from vertebro.core.catalogue import BLOOD_THINNERS, Procedure
 from vertebro.core.pathway.model import (
     Advice,
     BedRest,
@@ -41,7 +30,14 @@ from vertebro.core.pathway.model import (
     PlanRules,
 )
 from vertebro.core.policy import Source
-from vertebro.core.policy_format import CiteDoc, NodeDoc, SourceDoc, content_hash
+from vertebro.core.policy_format import (
+    CiteDoc,
+    CriterionBuilder,
+    NodeDoc,
+    SourceDoc,
+    content_hash,
+    words,
+)
 
 Loc = tuple[str | int, ...]
 _ID = r"^[a-z0-9]+(-[a-z0-9]+)*$"
@@ -198,22 +194,18 @@ def _pydantic_message(error: Any) -> str:
     return str(error["msg"]).removeprefix("Value error, ")
 
 
-def _words(text: str) -> str:
-    return " ".join(text.split())
-
-
 class _Builder:
     def __init__(self, doc: _PathwayDoc, digest: str) -> None:
         self.doc = doc
         self.digest = digest
-        self.source_ids = {source.id for source in doc.sources}
-        self.node_ids: set[str] = set()
+        self.trees = CriterionBuilder({source.id for source in doc.sources},
+                                      document="pathway", error=PathwayFormatError)
 
     def build(self) -> Pathway:
         doc = self.doc
-        self._unique([s.id for s in doc.sources], ("sources",), "source id")
-        self._unique([c.id for c in doc.checks], ("checks",), "check id")
-        self._unique([c.id for c in doc.consent], ("consent",), "consent id")
+        self.trees.unique([s.id for s in doc.sources], ("sources",), "source id")
+        self.trees.unique([c.id for c in doc.checks], ("checks",), "check id")
+        self.trees.unique([c.id for c in doc.consent], ("consent",), "consent id")
         sources = {
             s.id: Source(
                 s.id,
@@ -229,7 +221,7 @@ class _Builder:
         }
         return Pathway(
             id=doc.id,
-            title=_words(doc.title),
+            title=words(doc.title),
             version=doc.version,
             procedures=tuple(doc.procedures),
             sources=sources,
@@ -237,35 +229,15 @@ class _Builder:
             checks=tuple(self._check(c, ("checks", i)) for i, c in enumerate(doc.checks)),
             plan=self._plan(),
             what_to_bring=tuple(
-                BringItem(_words(b.text), self._cites(b.cite, ("what_to_bring", i)))
+                BringItem(words(b.text), self.trees.cites(b.cite, ("what_to_bring", i)))
                 for i, b in enumerate(doc.what_to_bring)
             ),
             consent=tuple(self._consent(c, ("consent", i)) for i, c in enumerate(doc.consent)),
             content_hash=self.digest,
         )
 
-    def _unique(self, ids: list[str], loc: Loc, what: str) -> None:
-        seen: set[str] = set()
-        for i, item in enumerate(ids):
-            if item in seen:
-                raise PathwayFormatError(f"duplicate {what} {item!r}", (*loc, i))
-            seen.add(item)
-
-    def _cite(self, cite: CiteDoc, loc: Loc) -> Citation:
-        if cite.source not in self.source_ids:
-            known = ", ".join(sorted(self.source_ids))
-            raise PathwayFormatError(
-                f"citation names source {cite.source!r}, which the pathway does not declare "
-                f"(declared: {known})",
-                (*loc, "source"),
-            )
-        return Citation(cite.source, cite.section, _words(cite.words))
-
-    def _cites(self, cites: list[CiteDoc], loc: Loc) -> tuple[Citation, ...]:
-        return tuple(self._cite(c, (*loc, "cite", i)) for i, c in enumerate(cites))
-
     def _cited(self, doc: _CitedDoc, loc: Loc) -> CitedRule:
-        return CitedRule(self._cites(doc.cite, loc), doc.note)
+        return CitedRule(self.trees.cites(doc.cite, loc), doc.note)
 
     def _hospital(self) -> Hospital:
         h = self.doc.hospital
@@ -276,63 +248,23 @@ class _Builder:
             website=h.website,
             location=h.location,
             working_days=frozenset(WEEKDAYS.index(day) for day in h.working_days),
-            citations=self._cites(h.cite, ("hospital",)),
+            citations=self.trees.cites(h.cite, ("hospital",)),
         )
 
     def _check(self, doc: _CheckDoc, loc: Loc) -> Check:
         return Check(
             id=doc.id,
-            title=_words(doc.title),
+            title=words(doc.title),
             group=doc.group,
-            citations=self._cites(doc.cite, loc),
-            pass_when=self._node(doc.pass_when, (*loc, "pass_when")),
+            citations=self.trees.cites(doc.cite, loc),
+            pass_when=self.trees.node(doc.pass_when, (*loc, "pass_when")),
             fail_action=doc.if_fail.action,
             fail_advice=Advice(
-                _words(doc.if_fail.advice), self._cites(doc.if_fail.cite, (*loc, "if_fail"))
+                words(doc.if_fail.advice), self.trees.cites(doc.if_fail.cite, (*loc, "if_fail"))
             ),
-            unknown_advice=_words(doc.if_unknown),
+            unknown_advice=words(doc.if_unknown),
             note=doc.note,
         )
-
-    def _node(self, node: NodeDoc, loc: Loc) -> Criterion:
-        if node.id in self.node_ids:
-            raise PathwayFormatError(f"duplicate criterion id {node.id!r}", (*loc, "id"))
-        self.node_ids.add(node.id)
-        common = (node.id, _words(node.title), self._cites(node.cite, loc), node.note)
-        if node.all_ is not None:
-            kids = tuple(self._node(c, (*loc, "all", i)) for i, c in enumerate(node.all_))
-            return AllOf(*common, children=kids)
-        if node.any_ is not None:
-            kids = tuple(self._node(c, (*loc, "any", i)) for i, c in enumerate(node.any_))
-            return AnyOf(*common, children=kids)
-        if node.not_ is not None:
-            return Not(*common, child=self._node(node.not_, (*loc, "not")))
-        assert node.fact is not None
-        return Predicate(*common, fact=node.fact, test=self._test(node, loc))
-
-    def _test(self, node: NodeDoc, loc: Loc) -> Test:
-        fact = node.fact
-        assert fact is not None
-        spec = CATALOGUE.get(fact)
-        if spec is None:
-            raise PathwayFormatError(f"unknown fact {fact!r}", (*loc, "fact"))
-        operator = next(op for op in OPERATOR_TYPES if getattr(node, op) is not None)
-        key = operator.rstrip("_")
-        if OPERATOR_TYPES[operator] is not spec.type:
-            raise PathwayFormatError(
-                f"'{key}' does not apply to {fact!r}, a {spec.type.value} fact", (*loc, key)
-            )
-        raw = getattr(node, operator)
-        if spec.type in (FactType.CHOICE, FactType.CHOICES):
-            for i, value in enumerate(raw):
-                if value not in spec.choices:
-                    raise PathwayFormatError(
-                        f"{value!r} is not a value of {fact!r} ({', '.join(spec.choices)})",
-                        (*loc, key, i),
-                    )
-        if isinstance(raw, list):
-            raw = tuple(raw)
-        return Test(**{operator: raw})
 
     def _plan(self) -> PlanRules:
         plan = self.doc.plan
@@ -354,7 +286,7 @@ class _Builder:
                 action=drug.action,
                 stop_days_before=drug.stop_days_before,
                 clotting_check=drug.clotting_check,
-                citations=self._cites(drug.cite, where),
+                citations=self.trees.cites(drug.cite, where),
                 note=drug.note,
             )
         fasting, bed = plan.fasting, plan.bed_rest
@@ -365,7 +297,7 @@ class _Builder:
             fasting=Fasting(
                 fasting.food_hours_before,
                 fasting.drinks_hours_before,
-                self._cites(fasting.cite, (*loc, "fasting")),
+                self.trees.cites(fasting.cite, (*loc, "fasting")),
             ),
             other_medicines=self._cited(plan.other_medicines, (*loc, "other_medicines")),
             antibiotics=self._cited(plan.antibiotics, (*loc, "antibiotics")),
@@ -373,7 +305,7 @@ class _Builder:
                 bed.min_hours,
                 bed.max_hours,
                 bed.toilet_after_hours,
-                self._cites(bed.cite, (*loc, "bed_rest")),
+                self.trees.cites(bed.cite, (*loc, "bed_rest")),
             ),
             outpatient_discharge=self._cited(
                 plan.outpatient_discharge, (*loc, "outpatient_discharge")
@@ -387,8 +319,8 @@ class _Builder:
             id=doc.id,
             kind=doc.kind,
             figure=doc.figure,
-            statement=_words(doc.statement),
-            citations=self._cites(doc.cite, loc),
+            statement=words(doc.statement),
+            citations=self.trees.cites(doc.cite, loc),
             in_leaflet=doc.in_leaflet,
             note=doc.note,
         )

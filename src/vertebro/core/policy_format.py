@@ -176,11 +176,12 @@ def policy_from_dict(data: Any) -> Policy:
         doc = PolicyDoc.model_validate(data)
     except ValidationError as exc:
         first = exc.errors()[0]
-        raise PolicyFormatError(_pydantic_message(first), tuple(first["loc"])) from None
+        raise PolicyFormatError(schema_message(first), tuple(first["loc"])) from None
     return _Builder(doc, content_hash(data)).build()
 
 
-def _pydantic_message(error: Any) -> str:
+def schema_message(error: Any) -> str:
+    """A pydantic validation error in the words of a file format's reader."""
     message = str(error["msg"])
     if error["type"] == "extra_forbidden":
         return f"unknown key {error['loc'][-1]!r}"

@@ -36,6 +36,7 @@ from vertebro.core.policy_format import (
     NodeDoc,
     SourceDoc,
     content_hash,
+    schema_message,
     words,
 )
 
@@ -182,16 +183,8 @@ def pathway_from_dict(data: Any) -> Pathway:
         doc = _PathwayDoc.model_validate(data)
     except ValidationError as exc:
         first = exc.errors()[0]
-        raise PathwayFormatError(_pydantic_message(first), tuple(first["loc"])) from None
+        raise PathwayFormatError(schema_message(first), tuple(first["loc"])) from None
     return _Builder(doc, content_hash(data)).build()
-
-
-def _pydantic_message(error: Any) -> str:
-    if error["type"] == "extra_forbidden":
-        return f"unknown key {error['loc'][-1]!r}"
-    if error["type"] == "missing":
-        return f"missing key {error['loc'][-1]!r}"
-    return str(error["msg"]).removeprefix("Value error, ")
 
 
 class _Builder:

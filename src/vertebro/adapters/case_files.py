@@ -107,7 +107,7 @@ def parse_facts(data: Any, source: str) -> FactSet:
             evidence_source,
             str(quote) if quote else None,
             None,
-            f"line {line}" if evidence_source == source else f"{source} line {line}",
+            _where(source, evidence_source, line),
         )
         facts.append(Fact(name, value, (provenance,)))
     return FactSet(facts)
@@ -145,9 +145,16 @@ def _requests(data: Any, parent: Any, source: str) -> tuple[ProcedureRequest, ..
                 raise InputError(source, f"levels: {exc}", _key_line(item, "levels")) from None
             assert isinstance(value, tuple)
             levels = value
-        provenance = Provenance("case-file", source, None, None, f"line {line}")
+        provenance = Provenance("case-file", source, None, None, _where(source, source, line))
         requests.append(ProcedureRequest(procedure, levels, (provenance,)))
     return tuple(requests)
+
+
+def _where(source: str, evidence_source: str, line: int | None) -> str | None:
+    """Where in the file a fact was read; JSON sent to the API has no lines to point at."""
+    if line is None:
+        return None if evidence_source == source else source
+    return f"line {line}" if evidence_source == source else f"{source} line {line}"
 
 
 def _reject_unknown(data: dict[str, Any], allowed: set[str], source: str) -> None:

@@ -11,7 +11,7 @@ def test_facts_from_a_yaml_file_point_at_their_line() -> None:
                 "    source: MRI report\n")
     facts = parse_facts(data["facts"], "case.yaml")
     assert facts["pain.score"].evidence[0].location == "line 2"
-    assert facts["fracture.aetiology"].evidence[0].location == "case.yaml line 4"
+    assert facts["fracture.aetiology"].evidence[0].location == "case.yaml line 3"
 
 
 def test_facts_from_json_sent_to_the_api_have_no_made_up_line() -> None:

@@ -3,10 +3,12 @@ document.addEventListener("click", (event) => {
   const button = event.target.closest("[data-copy]");
   if (!button) return;
   const text = button.getAttribute("data-copy");
+  // The label is kept once, so a second click while it says "Copied" cannot lose it.
+  if (!button.dataset.label) button.dataset.label = button.textContent;
   const done = () => {
-    const old = button.textContent;
     button.textContent = "Copied";
-    setTimeout(() => { button.textContent = old; }, 1500);
+    clearTimeout(button.copyTimer);
+    button.copyTimer = setTimeout(() => { button.textContent = button.dataset.label; }, 1500);
   };
   if (navigator.clipboard && window.isSecureContext) {
     navigator.clipboard.writeText(text).then(done, () => {});

@@ -11,7 +11,9 @@ Procedure resources, one type per file, split in parts), then timed in the same 
   spark      the same with `--engine spark` (Spark local mode, both cores)
 
 Memory is the peak resident set of the process and its children (the JVM for Spark), sampled
-every 0.2 s. Agreement: outcomes, deciding rules, missing facts and every criterion's status
+every 0.2 s. CPU is the processor time the run used (user + system, children included) and
+load the 1-minute load average as each run began: on a shared machine, wall-clock seconds
+well above CPU seconds / cores mean the run waited for processors other work was using. Agreement: outcomes, deciding rules, missing facts and every criterion's status
 are compared cell by cell between the engines that ran on a size, and on a population of
 facts covering every combination of unknown facts (`synthetic.fact_cases`).
 
@@ -23,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -57,6 +60,8 @@ class Run:
 
     seconds: float | None = None
     peak_mb: float | None = None
+    cpu: float | None = None  # processor seconds, user + system
+    load: float | None = None  # 1-minute load average as the run began
     requests: int = 0
     note: str = ""
     table: pa.Table | None = None
@@ -101,18 +106,24 @@ def _megabytes(folder: Path) -> float:
 
 
 class PeakMemory:
-    """The peak resident set of a process and all its descendants, sampled."""
+    """The peak resident set of a process and all its descendants, sampled; and the processor
+    time the descendants used (the latest reading of each, so a process that ends between
+    samples loses at most 0.2 s)."""
 
     def __init__(self, pid: int) -> None:
         self.pid = pid
         self.peak = 0
+        self.cpu_ticks: dict[int, int] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
         self._thread.start()
 
     def _sample(self) -> None:
         while not self._stop.wait(0.2):
-            self.peak = max(self.peak, _tree_rss(self.pid))
+            rss, ticks = _tree_usage(self.pid)
+            self.peak = max(self.peak, rss)
+            for pid, used in ticks.items():
+                self.cpu_ticks[pid] = max(self.cpu_ticks.get(pid, 0), used)
 
     def stop(self) -> float:
         """Stop sampling; the peak in MB."""
@@ -120,26 +131,35 @@ class PeakMemory:
         self._thread.join()
         return self.peak / 1e6
 
+    def cpu(self) -> float:
+        """Processor seconds of the sampled processes."""
+        return sum(self.cpu_ticks.values()) / os.sysconf("SC_CLK_TCK")
 
-def _tree_rss(root: int) -> int:
+
+def _tree_usage(root: int) -> tuple[int, dict[int, int]]:
+    """The resident bytes of a process tree, and each process's CPU clock ticks so far."""
     parents: dict[int, int] = {}
     rss: dict[int, int] = {}
+    ticks: dict[int, int] = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
         try:
             status = Path(f"/proc/{entry}/status").read_text()
+            stat = Path(f"/proc/{entry}/stat").read_text()
         except OSError:
             continue
         fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
         parents[int(entry)] = int(fields.get("PPid", "0").strip() or 0)
         rss[int(entry)] = int(fields.get("VmRSS", "0 kB").split()[0]) * 1024
+        after_name = stat.rsplit(")", 1)[-1].split()
+        ticks[int(entry)] = int(after_name[11]) + int(after_name[12])  # utime + stime
     tree, todo = set(), [root]
     while todo:
         pid = todo.pop()
         tree.add(pid)
         todo += [child for child, parent in parents.items() if parent == pid]
-    return sum(rss.get(pid, 0) for pid in tree)
+    return sum(rss.get(pid, 0) for pid in tree), {p: ticks[p] for p in tree if p in ticks}
 
 
 def command_run(folder: Path, policy: str, engine: str, out: Path) -> Run:
@@ -149,6 +169,8 @@ def command_run(folder: Path, policy: str, engine: str, out: Path) -> Run:
     command = [vertebro, "batch", str(folder), "--policy", policy, "--out", str(out), "--keep-work"]
     if engine == "spark":
         command += ["--engine", "spark"]
+    load = os.getloadavg()[0]
+    before = _children_cpu()
     started = time.perf_counter()
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     memory = PeakMemory(process.pid)
@@ -163,7 +185,15 @@ def command_run(folder: Path, policy: str, engine: str, out: Path) -> Run:
     if process.returncode != 0:
         raise RuntimeError(f"{' '.join(command)} failed:\n{stderr[-2000:]}")
     table = pq.read_table(out)
-    return Run(seconds, peak, table.num_rows, table=table)
+    # Children the run waited for are counted exactly; others (Spark's JVM) as sampled.
+    cpu = max(_children_cpu() - before, memory.cpu())
+    return Run(seconds, peak, cpu, load, table.num_rows, table=table)
+
+
+def _children_cpu() -> float:
+    """Processor seconds used by the finished child processes so far (theirs included)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def evaluation_only(policy: Policy, out: Path) -> float:
@@ -208,7 +238,8 @@ def per_case_run(folder: Path, policy: Policy, out: Path) -> tuple[Run, float]:
     for resources in _first(_patients(folder), 50):
         pid = str(resources[0]["id"])
         read_fhir(bundle(resources), pid, default_id=pid, as_of=AS_OF)
-    started = time.perf_counter()
+    load = os.getloadavg()[0]
+    started, cpu_started = time.perf_counter(), time.process_time()
     memory = PeakMemory(os.getpid())
     read: list[CaseFacts] = []
     for resources in _patients(folder):
@@ -222,8 +253,8 @@ def per_case_run(folder: Path, policy: Policy, out: Path) -> tuple[Run, float]:
     table = expected_table(policy, compiled, read)
     evaluation = time.perf_counter() - evaluating
     pq.write_table(table, out, compression="zstd")
-    seconds = time.perf_counter() - started
-    return Run(seconds, memory.stop(), table.num_rows, table=table), evaluation
+    seconds, cpu = time.perf_counter() - started, time.process_time() - cpu_started
+    return Run(seconds, memory.stop(), cpu, load, table.num_rows, table=table), evaluation
 
 
 def _first(items: Iterator[list[dict[str, object]]], count: int) -> list[list[dict[str, object]]]:
@@ -364,10 +395,11 @@ def _markdown(results: list[Size], policy: Policy, facts_lines: list[str]) -> st
         "wall-clock seconds end to end from NDJSON on disk; memory = peak RSS of the process "
         "tree.\n",
         "| cases | NDJSON | per-case engine | DuckDB | Spark local | DuckDB ÷ per-case | "
-        "evaluation only: per-case / DuckDB (ratio) | memory per-case / DuckDB / Spark |",
-        "|---|---|---|---|---|---|---|---|",
+        "evaluation only: per-case / DuckDB (ratio) | memory per-case / DuckDB / Spark | "
+        "CPU s per-case / DuckDB / Spark (load as each began) |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
-    for size in results:
+    for number, size in enumerate(results):
         pc, duck, spark = (size.runs.get(k, Run()) for k in ("per-case", "duckdb", "spark"))
 
         def cell(run: Run, cases: int = size.cases) -> str:
@@ -375,15 +407,26 @@ def _markdown(results: list[Size], policy: Policy, facts_lines: list[str]) -> st
                 return run.note or "—"
             return f"{_rate(cases, run.seconds)} ({run.seconds:,.1f} s)"
 
-        ratio = f"{pc.seconds / duck.seconds:,.1f}×" if pc.seconds and duck.seconds else "—"
+        ratio = "—"
+        if pc.seconds and duck.seconds:
+            ratio = f"{pc.seconds / duck.seconds:,.1f}×"
+        elif duck.seconds:
+            base = _last_rate(results[:number], "per-case")
+            if base:
+                rate = size.cases / duck.seconds
+                ratio = f"{rate / base:,.1f}× (against the per-case rate of the size before)"
         memory = " / ".join(f"{r.peak_mb:,.0f} MB" if r.peak_mb else "—" for r in (pc, duck, spark))
+        cpu = " / ".join(
+            f"{r.cpu:,.1f} ({r.load:.1f})" if r.cpu is not None and r.load is not None else "—"
+            for r in (pc, duck, spark)
+        )
         evaluation = f"{_rate(size.cases, size.evaluation_only)} / "
         evaluation += f"{_rate(size.cases, size.duckdb_evaluation)}"
         if size.evaluation_only and size.duckdb_evaluation:
             evaluation += f" ({size.evaluation_only / size.duckdb_evaluation:,.1f}×)"
         lines.append(
             f"| {size.cases:,} | {size.input_mb:,.0f} MB | {cell(pc)} | {cell(duck)} | "
-            f"{cell(spark)} | {ratio} | {evaluation} | {memory} |"
+            f"{cell(spark)} | {ratio} | {evaluation} | {memory} | {cpu} |"
         )
     lines.append("\nGrowth of cost with size (seconds, ratio to the size before):\n")
     for engine in ("per-case", "duckdb", "spark"):

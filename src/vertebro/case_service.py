@@ -21,8 +21,8 @@ from pydantic import BaseModel, ConfigDict
 
 from vertebro import services
 from vertebro.adapters import fhir, policy_files
-from vertebro.adapters.case_files import parse_case
-from vertebro.adapters.combine import Rank, combine, readings_of
+from vertebro.adapters.case_files import parse_case, parse_facts
+from vertebro.adapters.combine import combine, readings_of
 from vertebro.adapters.db.audit import Action, Interaction, audit_record
 from vertebro.adapters.db.audit import Outcome as AuditOutcome
 from vertebro.adapters.db.repository import (
@@ -35,7 +35,7 @@ from vertebro.adapters.db.repository import (
 )
 from vertebro.adapters.errors import InputError
 from vertebro.adapters.fhir.codes import System, official_title
-from vertebro.adapters.fhir.notes import note_reader
+from vertebro.adapters.fhir.notes import nlp_function, note_reader
 from vertebro.core import cases
 from vertebro.core.case import Case
 from vertebro.core.cases import (
@@ -50,7 +50,7 @@ from vertebro.core.cases import (
 )
 from vertebro.core.catalogue import Procedure
 from vertebro.core.evaluator import Determination, ProcedureRequest, assess
-from vertebro.core.facts import FactSet
+from vertebro.core.facts import Fact, FactSet, Provenance
 from vertebro.core.policy import Policy, PolicyRef
 from vertebro.report import AssessmentReport, build_report
 from vertebro.settings import Role
@@ -152,10 +152,46 @@ class NoteReaderUnavailable(InputError):
     """The note reader is not installed: the service cannot read free text."""
 
 
+def note_date(text: str) -> dt.date | None:
+    """A note's own date, from a line such as "Date: 14/09/2026" (as `vertebro assess` reads a
+    .txt note); None when there is none or the note reader is unavailable."""
+    find = nlp_function("note_date_from_text")
+    day = find(text) if find is not None else None
+    return day if isinstance(day, dt.date) else None
+
+
+def answered_facts(values: dict[str, Any], *, answered_by: str, how: str,
+                   kind: Literal["answer", "attestation"]) -> FactSet:
+    """Answers to questions (fact name to value, as in a case file's `facts:`) as facts whose
+    evidence is the person who answered (`kind` from `answer_kind`).
+
+    Raises:
+        InputError: an unknown fact, or a value that does not fit its fact.
+    """
+    parsed = parse_facts(values, "answers")
+    return FactSet(
+        Fact(f.name, f.value, tuple(Provenance(kind, answered_by, p.quote, None, how)
+                                    for p in f.evidence))
+        for f in parsed.values()
+    )
+
+
+def requested_items(case: Case) -> tuple[RequestedItem, ...]:
+    """The requested procedures of a case read from a document, as the lines of a submission
+    (as POST /cases numbers them)."""
+    return tuple(
+        RequestedItem(n, r.procedure.value + (
+            f" {', '.join(str(lv) for lv in r.levels)}" if r.levels else ""), r.procedure)
+        for n, r in enumerate(case.requests, 1)
+    )
+
+
 def assess_document(
-    read: ReadResult, policy_name: str, *, as_of: dt.date | None, today: dt.date
+    read: ReadResult, policy_name: str, *, as_of: dt.date | None, today: dt.date,
+    version: str | None = None,
 ) -> AssessmentReport:
-    """The assessment report for a read input (the same JSON as `vertebro assess`).
+    """The assessment report for a read input (the same JSON as `vertebro assess`); `version`
+    names one shipped version of the policy instead of the one in effect.
 
     Raises:
         InputError: nothing to assess, or no policy version in effect.
@@ -165,15 +201,22 @@ def assess_document(
         more = f" (it requests: {found})" if found else ""
         raise InputError(read.case.source, f"{read.kind} holds no vertebroplasty, kyphoplasty "
                                            f"or sacroplasty request{more}")
-    return services.assess_case(read.case, policy_name, as_of=as_of, today=today)
+    return services.assess_case(read.case, policy_name, as_of=as_of, today=today,
+                                version=version)
 
 
 def merge_answers(facts: FactSet, answers: FactSet) -> FactSet:
-    """The facts with answers laid over them: an answer outranks coded data and text, and the
-    readings it overrules are kept as conflicts (see `adapters.combine`)."""
+    """The facts with answers laid over them: a reviewer's answer (provenance kind 'answer')
+    outranks the requester's attestation, which outranks coded data and text; the readings an
+    answer overrules are kept as conflicts (see `adapters.combine`)."""
     if not answers:
         return facts
-    return combine([*readings_of(facts), *readings_of(answers, Rank.ANSWER)])
+    return combine([*readings_of(facts), *readings_of(answers)])
+
+
+def answer_kind(actor: Actor) -> Literal["answer", "attestation"]:
+    """How strong an account's answers are: a reviewer answers, anyone else attests."""
+    return "answer" if actor.role is Role.REVIEWER else "attestation"
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,7 +255,7 @@ class Submission:
 
     key: str  # the submitter's identifier; a repeat with the same key is the same request
     priority: Priority
-    channel: Literal["pas", "api"]
+    channel: Literal["pas", "api", "web"]
     document: Json  # what was submitted, stored as received
     items: tuple[RequestedItem, ...]
     case: Case  # facts and requested procedures read from the document
@@ -392,6 +435,7 @@ class CaseFilter:
     states: frozenset[str] | None = None
     due_within: dt.timedelta | None = None  # due before now + this
     overdue_only: bool = False
+    priority: Priority | None = None  # only expedited, or only standard, requests
     limit: int = 100
     offset: int = 0
 
@@ -411,13 +455,48 @@ def list_cases(
         open_kinds = frozenset({"pended-for-information", "queued-for-review", "under-appeal"})
         states = open_kinds if states is None else states & open_kinds
     with db.transaction() as repo:
-        found = repo.list_cases(organisation=organisation, states=states, due_before=due_before,
-                                limit=flt.limit, offset=flt.offset)
+        if flt.priority is None:
+            found = repo.list_cases(organisation=organisation, states=states,
+                                    due_before=due_before, limit=flt.limit, offset=flt.offset)
+        else:
+            found = _with_priority(repo, flt.priority, flt.limit, flt.offset,
+                                   organisation=organisation, states=states,
+                                   due_before=due_before)
         if flt.overdue_only:
             found = [s for s in found if cases.clock(s.case, now).overdue]
         for stored in found:
             _audit(repo, actor, now, "R", "search-type", "list", stored.case.id)
         return found
+
+
+PRIORITY_SCAN_CHUNK = 500
+
+
+def _with_priority(
+    repo: Repository, priority: Priority, limit: int, offset: int, *,
+    organisation: str | None, states: frozenset[str] | None, due_before: dt.datetime | None,
+) -> list[StoredCase]:
+    """A page of the cases of one priority, soonest due first. The store filters everything
+    else; priority is checked here, a chunk at a time, so that `offset` and `limit` count
+    matching cases only (and only the cases returned are audited by the caller)."""
+    matched: list[StoredCase] = []
+    skipped = 0
+    start = 0
+    while True:
+        chunk = repo.list_cases(organisation=organisation, states=states,
+                                due_before=due_before, limit=PRIORITY_SCAN_CHUNK, offset=start)
+        for stored in chunk:
+            if stored.case.priority is not priority:
+                continue
+            if skipped < offset:
+                skipped += 1
+                continue
+            matched.append(stored)
+            if len(matched) >= limit:
+                return matched
+        if len(chunk) < PRIORITY_SCAN_CHUNK:
+            return matched
+        start += PRIORITY_SCAN_CHUNK
 
 
 # --- Changing cases ---------------------------------------------------------------------------

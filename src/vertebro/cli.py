@@ -5,7 +5,9 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 import click
 
@@ -498,12 +500,18 @@ def serve(host: str, port: int, workers: int) -> None:
     except SettingsError as exc:
         _fail(str(exc))
     if not settings.database_url.startswith("sqlite"):
+        from sqlalchemy.exc import SQLAlchemyError
+
         from vertebro.adapters.db.migrate import current_revision, head_revision
         from vertebro.adapters.db.repository import make_database
 
         db = make_database(settings.database_url)
         try:
             behind = current_revision(db.engine) != head_revision()
+        except SQLAlchemyError as exc:
+            # The driver's text may quote the URL with its password: name the class only.
+            _fail(f"cannot reach the database at start-up ({type(exc).__name__}); check "
+                  "VERTEBRO_DATABASE_URL and that the server is running")
         finally:
             db.dispose()
         if behind:
@@ -549,17 +557,154 @@ def db_upgrade(revision: str) -> None:
         db.dispose()
 
 
+def _database_url() -> str:
+    """The service's database URL, read as `vertebro serve` reads it (only the two variables
+    that name it: a backup needs no secrets)."""
+    import os
+
+    from vertebro.settings import Settings
+
+    names = ("VERTEBRO_DATABASE_URL", "VERTEBRO_HOME")
+    return Settings.from_env({n: os.environ[n] for n in names if n in os.environ}).database_url
+
+
+@db_group.command("backup")
+@click.argument("out", type=click.Path(dir_okay=False, path_type=Path))
+def db_backup(out: Path) -> None:
+    """Back up the database to OUT, with OUT.manifest.json beside it (safe while serving).
+
+    SQLite: the online backup API. PostgreSQL: pg_dump custom format (pg_dump on PATH).
+    """
+    from vertebro.adapters.db.backup import BackupError, backup, manifest_path
+
+    try:
+        manifest = backup(_database_url(), out, now=dt.datetime.now(dt.UTC))
+    except BackupError as exc:
+        _fail(str(exc))
+        return
+    click.echo(f"backup written: {out} ({manifest.dialect}, {manifest.backup_bytes:,} bytes, "
+               f"sha256 {manifest.backup_sha256[:16]})")
+    click.echo(f"  schema revision {manifest.schema_revision}; "
+               f"{sum(manifest.tables.values()):,} rows in {len(manifest.tables)} tables")
+    for table, rows in sorted(manifest.tables.items()):
+        click.echo(f"    {table:<28} {rows:>10,}")
+    for table, digest in sorted(manifest.digests.items()):
+        click.echo(f"  {table}: {manifest.tables.get(table, 0):,} rows, sha256 {digest[:16]}")
+    click.echo(f"manifest: {manifest_path(out)} (keep it with the backup)")
+
+
+@db_group.command("restore")
+@click.argument("source", metavar="IN", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--force", is_flag=True, help="Replace a database that already holds data.")
+def db_restore(source: Path, force: bool) -> None:
+    """Restore the backup IN (made by `db backup`) into the database and verify it: schema
+    revision, rows per table and the audit trail against the backup's manifest.
+
+    Stop the service first. A database that holds data is refused unless --force.
+    """
+    from vertebro.adapters.db.backup import BackupError, restore
+
+    try:
+        done = restore(_database_url(), source, force=force)
+    except BackupError as exc:
+        _fail(str(exc))
+        return
+    manifest = done.manifest
+    replaced = (f"; replaced {sum(done.replaced.values()):,} rows" if done.replaced else "")
+    click.echo(f"restored {source} (made {manifest.created_at:%Y-%m-%d %H:%M} UTC) into "
+               f"{done.target}{replaced}")
+    click.echo(f"  verified: schema revision {done.schema_revision}; "
+               f"{sum(done.tables.values()):,} rows in {len(done.tables)} tables, "
+               "each table's count as backed up")
+    for table in sorted(manifest.digests):
+        click.echo(f"  verified: {table} identical ({done.tables.get(table, 0):,} rows, "
+                   f"sha256 {manifest.digests[table][:16]}), append-only trigger in place")
+    if done.schema_revision != done.head_revision:
+        click.echo(f"  the schema is at {done.schema_revision}; this version needs "
+                   f"{done.head_revision}: run `vertebro db upgrade` before serving")
+
+
 # --- The audit and outcomes registry ------------------------------------------------------------
+#
+# The registry lives in the service database (VERTEBRO_DATABASE_URL, or the SQLite default), so
+# that what the API and the web pages record is what the report reads; `--db FILE` (or
+# VERTEBRO_REGISTRY_DB) keeps a registry in a SQLite file of its own instead.
 
 _REGISTRY_DB = click.option(
     "--db",
     "db_path",
     envvar="VERTEBRO_REGISTRY_DB",
-    default="vertebro-registry.sqlite3",
-    show_default=True,
+    default=None,
     type=click.Path(dir_okay=False, path_type=Path),
-    help="The registry's SQLite file (or set VERTEBRO_REGISTRY_DB).",
+    help="A registry SQLite file of its own (or set VERTEBRO_REGISTRY_DB); without it, the "
+    "service database.",
 )
+_F = TypeVar("_F", bound=Callable[..., Any])
+_DATABASE_URL = click.option(
+    "--database-url",
+    "database_url",
+    metavar="URL",
+    help="The service database (default: VERTEBRO_DATABASE_URL, else the SQLite default).",
+)
+
+
+def _organisation_option(help_text: str) -> Callable[[_F], _F]:
+    return click.option("--organisation", "organisation", metavar="ORG", help=help_text)
+
+
+def _registry_database(database_url: str | None) -> Any:
+    """The service database, migrated (SQLite) or checked to be current (others)."""
+    import os
+
+    from vertebro.adapters.db.migrate import current_revision, head_revision, upgrade
+    from vertebro.adapters.db.repository import make_database
+    from vertebro.settings import Settings, SettingsError
+
+    url = database_url
+    if url is None:
+        try:
+            url = Settings.from_env(os.environ).database_url
+        except SettingsError as exc:
+            _fail(str(exc))
+    assert url is not None
+    try:
+        db = make_database(url)
+        if db.engine.dialect.name == "sqlite":
+            upgrade(db.engine)
+        elif current_revision(db.engine) != head_revision():
+            db.dispose()
+            _fail("the database schema is not current: run `vertebro db upgrade` first")
+    except Exception as exc:  # a bad URL, an unreachable server, a file that is not SQLite
+        _fail(f"cannot open the service database: {type(exc).__name__}: "
+              f"{str(exc).splitlines()[0] if str(exc) else ''}")
+    return db
+
+
+def _cli_user(organisation: str | None) -> Any:
+    """The person at the command line: an operator with the database's credentials."""
+    import getpass
+
+    from vertebro.registry_service import RegistryUser
+    from vertebro.settings import Role
+
+    try:
+        login = getpass.getuser()
+    except (KeyError, OSError):  # no account name in this environment (containers)
+        login = "unknown"
+    return RegistryUser(f"cli:{login}", f"{login} (command line)", Role.ADMIN,
+                        organisation or "command-line")
+
+
+def _needs_organisation(organisation: str | None) -> str:
+    if not organisation:
+        _fail("--organisation ORG is required to write to the service database (the unit the "
+              "records belong to), or pass --db FILE")
+    assert organisation is not None
+    return organisation
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
 
 
 @main.group("registry")
@@ -567,52 +712,83 @@ def registry_group() -> None:
     """The audit and outcomes registry: import, simulate, export device incidents."""
 
 
+def _print_import(path: Path, result: Any, skip_bad: bool) -> bool:
+    """Print one file's import; True when it failed."""
+    for note in result.notes:
+        click.echo(f"vertebro: note: {note}", err=True)
+    for problem in result.problems:
+        click.echo(f"vertebro: {problem}", err=True)
+    loaded = result.loaded
+    counts = (
+        f"{loaded['procedures']} procedures, {loaded['complications']} complications, "
+        f"{loaded['follow_ups']} follow-ups"
+    )
+    if result.ok:
+        click.echo(f"{path}: loaded {counts}")
+    elif skip_bad:
+        click.echo(f"{path}: loaded {counts}; skipped {result.bad_rows} bad rows")
+    else:
+        click.echo(
+            f"{path}: {result.bad_rows} bad rows; nothing loaded "
+            "(fix them, or use --skip-bad to load the good rows)"
+        )
+        return True
+    return False
+
+
 @registry_group.command("import")
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--skip-bad", is_flag=True, help="Load the good rows of a file with bad rows.")
+@_organisation_option("The unit the records belong to (required for the service database).")
 @_REGISTRY_DB
-def registry_import(files: tuple[Path, ...], skip_bad: bool, db_path: Path) -> None:
+@_DATABASE_URL
+def registry_import(
+    files: tuple[Path, ...], skip_bad: bool, organisation: str | None, db_path: Path | None,
+    database_url: str | None,
+) -> None:
     """Import registry CSV files or FHIR Bundles (Procedure, Observation, AdverseEvent).
 
     Every bad row is reported on stderr as file:line: field: problem. A file with a bad row
     loads nothing (exit code 2) unless --skip-bad is given. Files are read in order, so a
-    complications or follow-ups file may refer to procedures from an earlier one.
+    complications or follow-ups file may refer to procedures from an earlier one. In the
+    service database a procedure's case_id must name a prior-authorisation case of the unit.
     """
     from vertebro import registry_service
+    from vertebro.core.registry.ports import DuplicateRecordError
 
-    try:
-        repo = registry_service.open_repository(db_path)
-    except InputError as exc:
-        _fail(str(exc))
     failed = False
-    for path in files:
+    if db_path is not None:
         try:
-            result = registry_service.import_file(
-                path, repo, today=dt.date.today(), skip_bad=skip_bad
-            )
+            repo = registry_service.open_repository(db_path)
         except InputError as exc:
-            click.echo(f"vertebro: {exc}", err=True)
-            failed = True
-            continue
-        for note in result.notes:
-            click.echo(f"vertebro: note: {note}", err=True)
-        for problem in result.problems:
-            click.echo(f"vertebro: {problem}", err=True)
-        loaded = result.loaded
-        counts = (
-            f"{loaded['procedures']} procedures, {loaded['complications']} complications, "
-            f"{loaded['follow_ups']} follow-ups"
-        )
-        if result.ok:
-            click.echo(f"{path}: loaded {counts}")
-        elif skip_bad:
-            click.echo(f"{path}: loaded {counts}; skipped {result.bad_rows} bad rows")
-        else:
-            failed = True
-            click.echo(
-                f"{path}: {result.bad_rows} bad rows; nothing loaded "
-                "(fix them, or use --skip-bad to load the good rows)"
-            )
+            _fail(str(exc))
+        for path in files:
+            try:
+                result = registry_service.import_file(
+                    path, repo, today=dt.date.today(), skip_bad=skip_bad
+                )
+            except InputError as exc:
+                click.echo(f"vertebro: {exc}", err=True)
+                failed = True
+                continue
+            failed = _print_import(path, result, skip_bad) or failed
+    else:
+        unit = _needs_organisation(organisation)
+        db = _registry_database(database_url)
+        user = _cli_user(unit)
+        try:
+            for path in files:
+                try:
+                    result = registry_service.import_file_to_database(
+                        path, db, user, now=_now(), organisation=unit, skip_bad=skip_bad
+                    )
+                except (InputError, DuplicateRecordError) as exc:
+                    click.echo(f"vertebro: {exc}", err=True)
+                    failed = True
+                    continue
+                failed = _print_import(path, result, skip_bad) or failed
+        finally:
+            db.dispose()
     if failed:
         sys.exit(EXIT_BAD_INPUT)
 
@@ -637,7 +813,9 @@ def registry_import(files: tuple[Path, ...], skip_bad: bool, db_path: Path) -> N
     show_default=True,
     help="With --out: three CSV files or one FHIR Bundle.",
 )
+@_organisation_option("The unit the records belong to (required for the service database).")
 @_REGISTRY_DB
+@_DATABASE_URL
 def registry_simulate(
     count: int,
     seed: int,
@@ -646,7 +824,9 @@ def registry_simulate(
     as_of_text: str | None,
     out_dir: Path | None,
     fmt: str,
-    db_path: Path,
+    organisation: str | None,
+    db_path: Path | None,
+    database_url: str | None,
 ) -> None:
     """Make a synthetic registry with plausible rates (for tests, benchmarks and demos)."""
     from typing import Literal
@@ -673,14 +853,27 @@ def registry_simulate(
         written = registry_service.write_registry(registry, out_dir, kind)
         click.echo(f"wrote {sizes} to {', '.join(str(p) for p in written)}")
         return
+    if db_path is not None:
+        try:
+            repo = registry_service.open_repository(db_path)
+            repo.add(registry)
+        except InputError as exc:
+            _fail(str(exc))
+        except DuplicateRecordError:
+            _fail(f"{db_path}: already holds simulated records (use another --db, or --seed)")
+        click.echo(f"stored {sizes} in {db_path}")
+        return
+    unit = _needs_organisation(organisation)
+    db = _registry_database(database_url)
     try:
-        repo = registry_service.open_repository(db_path)
-        repo.add(registry)
-    except InputError as exc:
-        _fail(str(exc))
+        registry_service.store_registry(db, _cli_user(unit), registry, now=_now(),
+                                        organisation=unit)
     except DuplicateRecordError:
-        _fail(f"{db_path}: already holds simulated records (use another --db, or --seed)")
-    click.echo(f"stored {sizes} in {db_path}")
+        _fail(f"{unit} already holds simulated records in the service database "
+              "(use another --organisation, or --seed)")
+    finally:
+        db.dispose()
+    click.echo(f"stored {sizes} for {unit} in the service database")
 
 
 @registry_group.command("incident")
@@ -700,10 +893,12 @@ def registry_simulate(
 )
 @click.option("--reporter", "reporter_name", help="Your name.")
 @click.option("--role", help="Your profession or role.")
-@click.option("--organisation", help="Your organisation.")
+@click.option("--organisation", help="Your organisation (in the service database: the unit "
+              "whose complication it is, when several hold that id).")
 @click.option("--email", help="Your email.")
 @click.option("--phone", help="Your telephone.")
 @_REGISTRY_DB
+@_DATABASE_URL
 def registry_incident(
     complication_id: str,
     fmt: str,
@@ -713,7 +908,8 @@ def registry_incident(
     organisation: str | None,
     email: str | None,
     phone: str | None,
-    db_path: Path,
+    db_path: Path | None,
+    database_url: str | None,
 ) -> None:
     """A device adverse incident report for a complication, ready to check and file.
 
@@ -725,13 +921,29 @@ def registry_incident(
     reporter = Reporter(
         name=reporter_name, role=role, organisation=organisation, email=email, phone=phone
     )
-    try:
-        repo = registry_service.open_repository(db_path)
-        report = registry_service.incident(
-            repo, complication_id, reporter=reporter, report_date=dt.date.today()
-        )
-    except InputError as exc:
-        _fail(exc.message if exc.source == "incident" else str(exc))
+    if db_path is not None:
+        try:
+            repo = registry_service.open_repository(db_path)
+            report = registry_service.incident(
+                repo, complication_id, reporter=reporter, report_date=dt.date.today()
+            )
+        except InputError as exc:
+            _fail(exc.message if exc.source == "incident" else str(exc))
+    else:
+        db = _registry_database(database_url)
+        try:
+            report = registry_service.incident_from_database(
+                db, _cli_user(organisation), complication_id, reporter=reporter,
+                report_date=dt.date.today(), now=_now(), organisation=organisation,
+            )
+        except InputError as exc:
+            _fail(exc.message)
+        except registry_service.RegistryNotFound:
+            _fail(f"no complication {complication_id!r} in the registry")
+        except registry_service.RegistryAmbiguous as exc:
+            _fail(f"{exc} with --organisation")
+        finally:
+            db.dispose()
     if fmt == "json":
         text = report.model_dump_json(indent=2)
         if out_path is None:
@@ -775,32 +987,47 @@ def audit_group() -> None:
     help="Write here (PDF default: audit-report.pdf; others: stdout).",
 )
 @click.option("--title", default="Vertebral augmentation audit", show_default=True)
+@_organisation_option("Only this unit's procedures (service database; default: every unit).")
 @_REGISTRY_DB
+@_DATABASE_URL
 def audit_report(
     start_text: str | None,
     end_text: str | None,
     fmt: str,
     out_path: Path | None,
     title: str,
-    db_path: Path,
+    organisation: str | None,
+    db_path: Path | None,
+    database_url: str | None,
 ) -> None:
     """Rates with 95% CIs against the published figures, operator funnel plots, outcome
-    trends and outcomes by approving pathway."""
+    trends and outcomes by approving pathway (from the linked prior-authorisation case when a
+    procedure names one)."""
     from vertebro import registry_service
 
     start = _parse_date(start_text, "--from")
     end = _parse_date(end_text, "--to")
     if start and end and end < start:
         _fail(f"--to {end} is before --from {start}")
-    if not db_path.exists():
-        _fail(f"{db_path}: no registry here (import or simulate one first, or pass --db)")
-    try:
-        repo = registry_service.open_repository(db_path)
-    except InputError as exc:
-        _fail(str(exc))
-    report = registry_service.audit(
-        repo, generated_on=dt.date.today(), period_from=start, period_to=end
-    ).model_copy(update={"title": title})
+    if db_path is not None:
+        if not db_path.exists():
+            _fail(f"{db_path}: no registry here (import or simulate one first, or pass --db)")
+        try:
+            repo = registry_service.open_repository(db_path)
+        except InputError as exc:
+            _fail(str(exc))
+        report = registry_service.audit(
+            repo, generated_on=dt.date.today(), period_from=start, period_to=end
+        ).model_copy(update={"title": title})
+    else:
+        db = _registry_database(database_url)
+        try:
+            report = registry_service.audit_from_database(
+                db, _cli_user(organisation), generated_on=dt.date.today(), now=_now(),
+                organisation=organisation, period_from=start, period_to=end, title=title,
+            )
+        finally:
+            db.dispose()
     if fmt == "json":
         text = report.model_dump_json(indent=2)
         if out_path is None:

@@ -167,6 +167,29 @@ def read_record(path: Path) -> OperativeRecord:
     return read_operative_note(_read_text(path), str(path))
 
 
+def read_record_text(text: str, name: str) -> OperativeRecord:
+    """An operative record from pasted or uploaded text (the web page's input): FHIR JSON when
+    `name` ends in .json or the text is a JSON object, otherwise an operative note.
+
+    Raises:
+        InputError: empty or too long, broken JSON, or JSON that is not a FHIR resource.
+    """
+    if not text.strip():
+        raise InputError(name, "there is no text")
+    size = len(text.encode("utf-8"))
+    if size > MAX_INPUT_BYTES:
+        raise InputError(name, f"the text is {size:,} bytes; the limit is {MAX_INPUT_BYTES:,}")
+    if name.lower().endswith(BUNDLE_SUFFIXES) or text.lstrip().startswith("{"):
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise InputError(name, f"not valid JSON: {exc.msg}", exc.lineno) from None
+        if not isinstance(data, dict) or "resourceType" not in data:
+            raise InputError(name, "JSON input must be a FHIR resource or Bundle (no resourceType)")
+        return read_bundle(data, name)
+    return read_operative_note(text, name)
+
+
 def code_one(
     record: OperativeRecord, systems: tuple[CodeSystem, ...], codes: CodeSet
 ) -> CodedInput:

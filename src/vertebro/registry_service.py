@@ -1,5 +1,8 @@
-"""Use cases of the audit and outcomes registry: import files, simulate a registry, build and
-render the audit report (JSON, HTML, PDF with charts) and export a device incident report.
+"""Use cases of the audit and outcomes registry: record procedures, complications and
+follow-ups, import files, simulate a registry, build and render the audit report (JSON, HTML,
+PDF with charts) and export a device incident report - on the service database (records under
+their organisation, every read and write audited, pathways joined from linked cases) or on a
+registry file of its own (the CLI's `--db`).
 
 The statistics are computed in `core.registry.audit`; this module only reads and writes, draws
 the charts (matplotlib, PNG embedded in the HTML) and fills the templates in
@@ -12,7 +15,7 @@ import base64
 import datetime as dt
 import io
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -20,10 +23,25 @@ from typing import Any, Literal
 
 import jinja2
 from pydantic import ValidationError
+from sqlalchemy.orm import Session
 
 from vertebro.adapters import registry_import
+from vertebro.adapters.db.audit import Action, Interaction
+from vertebro.adapters.db.audit import Outcome as AuditOutcome
+from vertebro.adapters.db.registry_repository import (
+    Entity,
+    RecordedBy,
+    SqlRegistryRepository,
+    StoredComplication,
+    StoredFollowUp,
+    StoredProcedure,
+    append_audits,
+    registry_audit,
+    registry_transaction,
+)
+from vertebro.adapters.db.repository import AuditRecord, Database
 from vertebro.adapters.errors import InputError
-from vertebro.adapters.registry_import import RawRow, Reading
+from vertebro.adapters.registry_import import RawRow, Reading, RowKind
 from vertebro.adapters.registry_store import SqliteRegistryRepository
 from vertebro.core.registry import validation
 from vertebro.core.registry.audit import AuditReport, FunnelOut, RateOut, build_audit
@@ -33,6 +51,7 @@ from vertebro.core.registry.incident import (
     Reporter,
     build_incident,
 )
+from vertebro.core.registry.linking import Approval, LinkedCase, approval, link_pathways
 from vertebro.core.registry.model import (
     Complication,
     FollowUp,
@@ -49,6 +68,7 @@ from vertebro.core.registry.rows import (
     problems_of,
 )
 from vertebro.core.registry.simulate import simulate
+from vertebro.settings import Role
 
 DEFAULT_DB = "vertebro-registry.sqlite3"
 
@@ -71,6 +91,18 @@ def open_repository(path: Path | str) -> SqliteRegistryRepository:
 
 
 @dataclass(frozen=True, slots=True)
+class RowProblem:
+    """One problem of one bad row: where it is, the field and what is wrong."""
+
+    line: int | None
+    label: str  # "line 12", "Procedure/p-1" or "body"
+    field: str
+    message: str
+    text: str  # the one-line message, as the CLI prints it
+    duplicate: bool = False  # the record is already stored (or repeated in the file)
+
+
+@dataclass(frozen=True, slots=True)
 class ImportResult:
     """What one file brought: the records loaded and one line per bad row."""
 
@@ -79,6 +111,7 @@ class ImportResult:
     bad_rows: int
     problems: list[str]
     notes: list[str] = field(default_factory=list)
+    details: list[RowProblem] = field(default_factory=list)  # the problems, structured
 
     @property
     def ok(self) -> bool:
@@ -86,14 +119,27 @@ class ImportResult:
         return self.bad_rows == 0
 
 
-class _Checker:
-    """Validates the rows of one file against each other and against the store."""
+@dataclass(frozen=True, slots=True)
+class _Duplicate(FieldProblem):
+    """A problem that says the record is already there."""
 
-    def __init__(self, reading: Reading, repo: AbstractRegistryRepository, today: dt.date):
+
+# Looks up prior-authorisation cases by id (the service database); None: no case store.
+CaseLookup = Callable[[set[str]], Mapping[str, LinkedCase]]
+
+
+class _Checker:
+    """Validates the rows of one file against each other and against the store (and, with a
+    case store, each procedure's linked case against the organisation recording it)."""
+
+    def __init__(self, reading: Reading, repo: AbstractRegistryRepository, today: dt.date,
+                 *, cases: CaseLookup | None = None, organisation: str | None = None):
         self.reading = reading
         self.repo = repo
         self.today = today
-        self._problems: list[tuple[int, int, str]] = []
+        self.cases = cases
+        self.organisation = organisation
+        self._problems: list[tuple[int, int, RowProblem]] = []
         self.bad_rows = 0
 
     def report(self, row: RawRow, problems: Sequence[FieldProblem]) -> None:
@@ -102,12 +148,37 @@ class _Checker:
         label = "" if row.label.startswith("line ") else f"{row.label}: "
         for problem in problems:
             error = InputError(self.reading.source, f"{label}{problem}", row.line)
-            self._problems.append((row.line or 0, len(self._problems), str(error)))
+            detail = RowProblem(row.line, row.label, problem.field, problem.message, str(error),
+                                isinstance(problem, _Duplicate))
+            self._problems.append((row.line or 0, len(self._problems), detail))
+
+    @property
+    def details(self) -> list[RowProblem]:
+        """Every problem, in the order of the file."""
+        return [detail for _, _, detail in sorted(self._problems, key=lambda t: t[:2])]
 
     @property
     def problems(self) -> list[str]:
         """One line per problem, in the order of the file."""
-        return [message for _, _, message in sorted(self._problems)]
+        return [detail.text for detail in self.details]
+
+    def _linked_cases(self, rows: list[RawRow]) -> Mapping[str, LinkedCase] | None:
+        if self.cases is None:
+            return None
+        wanted = {str(r.data["case_id"]).strip() for r in rows if r.data.get("case_id")}
+        return self.cases(wanted) if wanted else {}
+
+    def _case_problem(
+        self, record: ProcedureRecord, cases: Mapping[str, LinkedCase] | None
+    ) -> FieldProblem | None:
+        if cases is None or record.case_id is None:
+            return None
+        case = cases.get(record.case_id)
+        # Another organisation's case is "not found" too: its existence is not ours to tell.
+        if case is None or case.organisation != self.organisation:
+            return FieldProblem("case_id", f"no prior-authorisation case {record.case_id!r} "
+                                           "of this organisation")
+        return None
 
     def check(self) -> Registry:
         """The good records of the file, every bad row reported."""
@@ -142,6 +213,7 @@ class _Checker:
     def _procedures(self, rows: list[RawRow]) -> dict[str, ProcedureRecord]:
         seen: dict[str, int | None] = {}
         stored = self.repo.procedures(str(r.data.get("id")) for r in rows)
+        cases = self._linked_cases(rows)
         good: dict[str, ProcedureRecord] = {}
         for row in rows:
             parsed = self._parse(row, ProcedureIn)
@@ -149,10 +221,13 @@ class _Checker:
                 continue
             record: ProcedureRecord = parsed.to_record()
             problems = validation.check_procedure(record, today=self.today)
+            case_problem = self._case_problem(record, cases)
+            if case_problem is not None:
+                problems.append(case_problem)
             if record.id in seen:
                 problems.append(_repeated(record.id, seen[record.id]))
             elif record.id in stored:
-                problems.append(FieldProblem("id", f"{record.id!r} is already in the registry"))
+                problems.append(_Duplicate("id", f"{record.id!r} is already in the registry"))
             seen.setdefault(record.id, row.line)
             if problems:
                 self.report(row, problems)
@@ -194,7 +269,7 @@ class _Checker:
             if record.id in seen:
                 problems.append(_repeated(record.id, seen[record.id]))
             elif record.id in stored:
-                problems.append(FieldProblem("id", f"{record.id!r} is already in the registry"))
+                problems.append(_Duplicate("id", f"{record.id!r} is already in the registry"))
             seen.setdefault(record.id, row.line)
             if problems:
                 self.report(row, problems)
@@ -224,7 +299,7 @@ class _Checker:
                     "timepoint", f"{record.timepoint.value} of {record.procedure_id!r} is also on "
                     f"{_at(seen[key])}"))
             elif key in stored:
-                problems.append(FieldProblem(
+                problems.append(_Duplicate(
                     "timepoint", f"{record.timepoint.value} of {record.procedure_id!r} is already "
                     "in the registry"))
             seen.setdefault(key, row.line)
@@ -236,7 +311,7 @@ class _Checker:
 
 
 def _repeated(record_id: str, line: int | None) -> FieldProblem:
-    return FieldProblem("id", f"{record_id!r} is also on {_at(line)}")
+    return _Duplicate("id", f"{record_id!r} is also on {_at(line)}")
 
 
 def _at(line: int | None) -> str:
@@ -267,7 +342,433 @@ def import_file(
             "complications": len(batch.complications),
             "follow_ups": len(batch.follow_ups),
         }
-    return ImportResult(reading.source, loaded, checker.bad_rows, checker.problems, reading.notes)
+    return ImportResult(reading.source, loaded, checker.bad_rows, checker.problems, reading.notes,
+                        checker.details)
+
+
+# --- The registry on the service database -------------------------------------------------------
+#
+# The API, the web pages and (by default) the CLI record and read the registry in the service
+# database, beside the prior-authorisation cases. Records belong to an organisation; every read
+# and write is a FHIR AuditEvent in the same transaction (a refusal in one of its own).
+
+
+@dataclass(frozen=True, slots=True)
+class RegistryUser:
+    """Who is calling: the signed-in account (or the command line, as an admin)."""
+
+    id: str
+    name: str
+    role: Role
+    organisation: str
+
+
+class RegistryNotFound(Exception):
+    """No such record visible to the caller (another unit's records are not told apart)."""
+
+
+class RegistryForbidden(Exception):
+    """The caller may not see or write this unit's registry."""
+
+
+class RegistryAmbiguous(Exception):
+    """An auditor named a record that several units hold: the organisation must be given."""
+
+
+class BadRecords(Exception):
+    """Records refused: every problem with its field; `duplicate` when the only fault is that
+    the record is already stored."""
+
+    def __init__(self, details: list[RowProblem]) -> None:
+        super().__init__("; ".join(d.text for d in details[:3]))
+        self.details = details
+
+    @property
+    def duplicate(self) -> bool:
+        """True when every problem is an already-stored record."""
+        return bool(self.details) and all(d.duplicate for d in self.details)
+
+
+@dataclass(frozen=True, slots=True)
+class ProcedureDetail:
+    """A procedure with its complications, follow-ups, and the pathway its case gives it."""
+
+    stored: StoredProcedure
+    complications: list[StoredComplication]
+    follow_ups: list[StoredFollowUp]
+    case: LinkedCase | None
+    approval: Approval | None
+
+
+def read_scope(user: RegistryUser, organisation: str | None) -> str | None:
+    """The organisation whose records the user reads (None: every unit, for payer staff).
+
+    Raises:
+        RegistryForbidden: a requester asked for another organisation.
+    """
+    if user.role is Role.REQUESTER:
+        if organisation not in (None, user.organisation):
+            raise RegistryForbidden("a requester reads only its own organisation's registry")
+        return user.organisation
+    return organisation
+
+
+def _write_scope(user: RegistryUser, organisation: str | None) -> str:
+    if user.role is Role.REQUESTER:
+        if organisation not in (None, user.organisation):
+            raise RegistryForbidden("a requester records only its own organisation's procedures")
+        return user.organisation
+    if organisation is None:
+        raise RegistryForbidden("name the organisation the records belong to")
+    return organisation
+
+
+def _recorder(user: RegistryUser, now: dt.datetime) -> RecordedBy:
+    return RecordedBy(user.id, user.name, user.organisation, now)
+
+
+def _event(
+    user: RegistryUser, now: dt.datetime, action: Action, interaction: Interaction,
+    operation: str, entity: Entity | Sequence[Entity] | None, detail: str | None = None,
+    outcome: AuditOutcome = "0",
+) -> AuditRecord:
+    return registry_audit(at=now, action=action, interaction=interaction, operation=operation,
+                          outcome=outcome, agent_id=user.id, agent_name=user.name,
+                          agent_role=user.role.value, agent_organisation=user.organisation,
+                          entity=entity, detail=detail)
+
+
+def _refused(db: Database, user: RegistryUser, now: dt.datetime, action: Action,
+             interaction: Interaction, operation: str, entity: Entity | None,
+             detail: str) -> None:
+    with registry_transaction(db) as session:
+        append_audits(session, [_event(user, now, action, interaction, operation, entity,
+                                       detail, outcome="4")])
+
+
+def record_refusal(db: Database, user: RegistryUser, *, now: dt.datetime, operation: str,
+                   record: str | None = None) -> None:
+    """Record a registry request refused to the caller's role (the record it named, if any)."""
+    entity = Entity("record", None, record) if record else None
+    _refused(db, user, now, "E", "operation", operation, entity, "refused to this role")
+
+
+def _created_events(user: RegistryUser, now: dt.datetime, organisation: str, batch: Registry,
+                    operation: str, detail: str | None = None) -> list[AuditRecord]:
+    entities = [Entity("procedure", organisation, p.id) for p in batch.procedures]
+    entities += [Entity("complication", organisation, c.id) for c in batch.complications]
+    entities += [Entity("follow-up", organisation, f"{f.procedure_id}/{f.timepoint.value}")
+                 for f in batch.follow_ups]
+    # A batch is audited in events of up to AUDIT_BATCH records each (one entity per record):
+    # every record is named, and a 10,000-procedure import does not write 50,000 events.
+    return [_event(user, now, "C", "create", operation,
+                   entities[start : start + AUDIT_BATCH], detail)
+            for start in range(0, len(entities), AUDIT_BATCH)]
+
+
+AUDIT_BATCH = 100  # records named by one audit event of a batch write
+
+
+def _fields(details: Sequence[RowProblem]) -> str:
+    # The audit trail names the fields refused, never the values (they may be patient data).
+    return "refused: " + ", ".join(sorted({d.field for d in details}))
+
+
+def _record_one(
+    db: Database, user: RegistryUser, kind: RowKind, data: dict[str, Any], entity: Entity, *,
+    organisation: str, now: dt.datetime,
+) -> Registry:
+    operation = f"registry-{kind}-create"
+    reading = Reading("body", [RawRow(kind, None, "body", data)])
+    with registry_transaction(db) as session:
+        repo = SqlRegistryRepository(session, organisation=organisation,
+                                     recorder=_recorder(user, now))
+        checker = _Checker(reading, repo, now.date(), cases=repo.linked_cases,
+                           organisation=organisation)
+        batch = checker.check()
+        if checker.bad_rows == 0:
+            try:
+                repo.add(batch)
+            except DuplicateRecordError:  # stored by a concurrent request since the check
+                checker.report(reading.rows[0], [_Duplicate("id", "is already in the registry")])
+            else:
+                append_audits(session, _created_events(user, now, organisation, batch, operation))
+                return batch
+    _refused(db, user, now, "C", "create", operation, entity, _fields(checker.details))
+    raise BadRecords(checker.details)
+
+
+def record_procedure(
+    db: Database, user: RegistryUser, data: dict[str, Any], *, now: dt.datetime,
+    organisation: str | None = None,
+) -> StoredProcedure:
+    """Record one procedure (the fields of `ProcedureIn`) for the user's unit.
+
+    Raises:
+        BadRecords: a value is impossible, the linked case is not the unit's, or the id is
+            already stored (`duplicate`).
+        RegistryForbidden: the user may not record for that organisation.
+    """
+    org = _write_scope(user, organisation)
+    entity = Entity("procedure", org, str(data.get("id", "?")))
+    batch = _record_one(db, user, "procedure", data, entity, organisation=org, now=now)
+    return StoredProcedure(org, batch.procedures[0], _recorder(user, now))
+
+
+def record_complication(
+    db: Database, user: RegistryUser, procedure_id: str, data: dict[str, Any], *,
+    now: dt.datetime, organisation: str | None = None,
+) -> StoredComplication:
+    """Record a complication of one of the unit's procedures.
+
+    Raises:
+        RegistryNotFound: no such procedure in the unit.
+        BadRecords, RegistryForbidden: as for `record_procedure`.
+    """
+    org = _write_scope(user, organisation)
+    data = _with_parent(data, procedure_id)
+    entity = Entity("complication", org, str(data.get("id", "?")))
+    _require_procedure(db, user, org, procedure_id, "registry-complication-create", now)
+    batch = _record_one(db, user, "complication", data, entity, organisation=org, now=now)
+    return StoredComplication(org, batch.complications[0], _recorder(user, now))
+
+
+def record_follow_up(
+    db: Database, user: RegistryUser, procedure_id: str, data: dict[str, Any], *,
+    now: dt.datetime, organisation: str | None = None,
+) -> StoredFollowUp:
+    """Record the outcome measures at one timepoint of one of the unit's procedures.
+
+    Raises:
+        RegistryNotFound: no such procedure in the unit.
+        BadRecords, RegistryForbidden: as for `record_procedure`.
+    """
+    org = _write_scope(user, organisation)
+    data = _with_parent(data, procedure_id)
+    entity = Entity("follow-up", org, f"{procedure_id}/{data.get('timepoint', '?')}")
+    _require_procedure(db, user, org, procedure_id, "registry-follow-up-create", now)
+    batch = _record_one(db, user, "follow-up", data, entity, organisation=org, now=now)
+    return StoredFollowUp(org, batch.follow_ups[0], _recorder(user, now))
+
+
+def _with_parent(data: dict[str, Any], procedure_id: str) -> dict[str, Any]:
+    given = data.get("procedure_id")
+    if given is not None and str(given).strip() != procedure_id:
+        raise BadRecords([RowProblem(
+            None, "body", "procedure_id", f"{given!r} is not the procedure in the address "
+            f"({procedure_id!r})", f"procedure_id: {given!r} is not {procedure_id!r}")])
+    return {**data, "procedure_id": procedure_id}
+
+
+def _require_procedure(db: Database, user: RegistryUser, organisation: str, procedure_id: str,
+                       operation: str, now: dt.datetime) -> None:
+    with registry_transaction(db) as session:
+        found = SqlRegistryRepository(session, organisation=organisation).procedures(
+            [procedure_id])
+    if not found:
+        _refused(db, user, now, "C", "create", operation,
+                 Entity("procedure", organisation, procedure_id), "no such procedure")
+        raise RegistryNotFound(procedure_id)
+
+
+def import_reading(
+    db: Database, user: RegistryUser, reading: Reading, *, now: dt.datetime,
+    skip_bad: bool = False, organisation: str | None = None,
+) -> ImportResult:
+    """Validate a registry file (CSV or a FHIR Bundle, already read) and store it in the
+    service database for the user's unit: all of it, or (skip_bad) its good rows only.
+
+    Raises:
+        RegistryForbidden: the user may not record for that organisation.
+    """
+    org = _write_scope(user, organisation)
+    operation = "registry-import"
+    with registry_transaction(db) as session:
+        repo = SqlRegistryRepository(session, organisation=org, recorder=_recorder(user, now))
+        checker = _Checker(reading, repo, now.date(), cases=repo.linked_cases, organisation=org)
+        batch = checker.check()
+        stored = checker.bad_rows == 0 or skip_bad
+        if stored:
+            repo.add(batch)  # checked above inside this transaction: no duplicate can remain
+            detail = (f"{reading.source}; {checker.bad_rows} bad rows skipped"
+                      if checker.bad_rows else reading.source)
+            append_audits(session, _created_events(user, now, org, batch, operation, detail))
+    if not stored:
+        _refused(db, user, now, "C", "create", operation, Entity("import", org, reading.source),
+                 f"{checker.bad_rows} bad rows; nothing stored")
+    loaded = {"procedures": 0, "complications": 0, "follow_ups": 0}
+    if stored:
+        loaded = {"procedures": len(batch.procedures),
+                  "complications": len(batch.complications),
+                  "follow_ups": len(batch.follow_ups)}
+    return ImportResult(reading.source, loaded, checker.bad_rows, checker.problems,
+                        reading.notes, checker.details)
+
+
+def import_file_to_database(
+    path: Path, db: Database, user: RegistryUser, *, now: dt.datetime, organisation: str,
+    skip_bad: bool = False,
+) -> ImportResult:
+    """`import_reading` for a file (the CLI).
+
+    Raises:
+        InputError: the file itself cannot be read.
+    """
+    return import_reading(db, user, registry_import.read_registry_file(path), now=now,
+                          skip_bad=skip_bad, organisation=organisation)
+
+
+def store_registry(db: Database, user: RegistryUser, registry: Registry, *, now: dt.datetime,
+                   organisation: str) -> None:
+    """Store a whole registry (a simulated one) for a unit, or nothing.
+
+    Raises:
+        DuplicateRecordError: some of its records are already stored.
+    """
+    with registry_transaction(db) as session:
+        repo = SqlRegistryRepository(session, organisation=organisation,
+                                     recorder=_recorder(user, now))
+        repo.add(registry)
+        append_audits(session, _created_events(user, now, organisation, registry,
+                                               "registry-store"))
+
+
+def list_procedures(
+    db: Database, user: RegistryUser, *, now: dt.datetime, organisation: str | None = None,
+    start: dt.date | None = None, end: dt.date | None = None, limit: int = 100,
+    offset: int = 0,
+) -> list[StoredProcedure]:
+    """Procedures the user may see, newest first; each listed one is an audited read.
+
+    Raises:
+        RegistryForbidden: a requester asked for another organisation.
+    """
+    scope = read_scope(user, organisation)
+    with registry_transaction(db) as session:
+        repo = SqlRegistryRepository(session, organisation=scope)
+        found = repo.list_procedures(start=start, end=end, limit=limit, offset=offset)
+        append_audits(session, [
+            _event(user, now, "R", "search-type", "registry-procedure-list",
+                   Entity("procedure", s.organisation, s.record.id)) for s in found])
+    return found
+
+
+def _resolve(session: Session, user: RegistryUser, kind: str, record_id: str,
+             organisation: str | None) -> str | None:
+    """The unit holding the record, for a user who may not have named it."""
+    scope = read_scope(user, organisation)
+    if scope is not None:
+        return scope
+    holders = SqlRegistryRepository(session, organisation=None).organisations_holding(
+        kind, record_id)
+    if len(holders) > 1:
+        raise RegistryAmbiguous(f"{len(holders)} organisations hold a {kind} {record_id!r}: "
+                                f"give the organisation ({', '.join(holders)})")
+    return holders[0] if holders else None
+
+
+def procedure_detail(
+    db: Database, user: RegistryUser, procedure_id: str, *, now: dt.datetime,
+    organisation: str | None = None,
+) -> ProcedureDetail:
+    """One procedure with its complications and follow-ups, and the pathway its linked case
+    gives it.
+
+    Raises:
+        RegistryNotFound: no such procedure visible to the user.
+        RegistryAmbiguous: several units hold it and the user named none.
+    """
+    operation = "registry-procedure-read"
+    with registry_transaction(db) as session:
+        org = _resolve(session, user, "procedure", procedure_id, organisation)
+        stored = None
+        if org is not None:
+            repo = SqlRegistryRepository(session, organisation=org)
+            stored = repo.get_procedure(procedure_id)
+        if stored is not None and org is not None:
+            case_id = stored.record.case_id
+            case = repo.linked_cases([case_id]).get(case_id) if case_id else None
+            detail = ProcedureDetail(
+                stored, repo.complications_of(procedure_id), repo.follow_ups_of(procedure_id),
+                case, approval(case, stored.record.procedure) if case else None)
+            append_audits(session, [_event(user, now, "R", "read", operation,
+                                           Entity("procedure", org, procedure_id))])
+            return detail
+    _refused(db, user, now, "R", "read", operation, Entity("procedure", org, procedure_id),
+             "no such procedure for this caller")
+    raise RegistryNotFound(procedure_id)
+
+
+def load_linked(repo: SqlRegistryRepository, start: dt.date | None,
+                end: dt.date | None) -> Registry:
+    """The stored registry of the period with each linked procedure's pathway taken from its
+    prior-authorisation case (the hand-entered pathway stays for the others)."""
+    registry = repo.load(start, end)
+    case_ids = {p.case_id for p in registry.procedures if p.case_id}
+    return link_pathways(registry, repo.linked_cases(case_ids)) if case_ids else registry
+
+
+def audit_from_database(
+    db: Database, user: RegistryUser, *, generated_on: dt.date, now: dt.datetime,
+    organisation: str | None = None, period_from: dt.date | None = None,
+    period_to: dt.date | None = None, title: str = "Vertebral augmentation audit",
+) -> AuditReport:
+    """The audit of the procedures the user may see (one unit, or every unit for payer staff),
+    with pathways joined from the linked cases; the report is one audited read.
+
+    Raises:
+        RegistryForbidden: a requester asked for another organisation.
+    """
+    scope = read_scope(user, organisation)
+    with registry_transaction(db) as session:
+        repo = SqlRegistryRepository(session, organisation=scope)
+        registry = load_linked(repo, period_from, period_to)
+        report = build_audit(registry, generated_on=generated_on, period_from=period_from,
+                             period_to=period_to, title=title)
+        period = f"{period_from or 'start'}..{period_to or 'end'}"
+        append_audits(session, [_event(
+            user, now, "R", "operation", "registry-audit-report",
+            Entity("report", scope, period),
+            f"{report.procedures} procedures of {scope or 'every organisation'}")])
+    return report
+
+
+def incident_from_database(
+    db: Database, user: RegistryUser, complication_id: str, *, reporter: Reporter,
+    report_date: dt.date, now: dt.datetime, organisation: str | None = None,
+) -> IncidentReport:
+    """The draft device incident report for one of the unit's complications.
+
+    Raises:
+        RegistryNotFound: no such complication visible to the user.
+        RegistryAmbiguous: several units hold it and the user named none.
+        InputError: it is not recorded as device-related.
+    """
+    operation = "registry-incident-report"
+    with registry_transaction(db) as session:
+        org = _resolve(session, user, "complication", complication_id, organisation)
+        if org is not None:
+            repo = SqlRegistryRepository(session, organisation=org)
+            found = repo.complication(complication_id)
+            procedure = (repo.procedures([found.procedure_id]).get(found.procedure_id)
+                         if found else None)
+            if found is not None and procedure is not None:
+                entity = Entity("complication", org, complication_id)
+                try:
+                    report = build_incident(found, procedure, reporter=reporter,
+                                            report_date=report_date)
+                except IncidentNotDeviceRelated as exc:
+                    problem = InputError("incident", str(exc))
+                else:
+                    append_audits(session, [_event(user, now, "R", "operation", operation,
+                                                   entity)])
+                    return report
+                append_audits(session, [_event(user, now, "R", "operation", operation, entity,
+                                               "not device-related", outcome="4")])
+                raise problem
+    _refused(db, user, now, "R", "operation", operation,
+             Entity("complication", org, complication_id), "no such complication for this caller")
+    raise RegistryNotFound(complication_id)
 
 
 # --- Simulation ---------------------------------------------------------------------------------
@@ -376,6 +877,11 @@ def chart_rates(report: AuditReport, subtitle: str | None = None) -> Any:
     """Each rate with its 95% interval against the published range: one row per rate, each on
     its own scale, the published range shaded, a single published figure as a dashed line."""
     rates = [r for r in report.rates if r.comparisons and r.proportion.rate is not None]
+    if not rates:  # an empty period: say so instead of drawing empty axes
+        fig = _figure(9.0, 1.2)
+        fig.text(0.5, 0.5, "No rate to compare: no procedures recorded in this period.",
+                 ha="center", va="center", fontsize=11)
+        return fig
     fig = _figure(9.0, 0.82 * len(rates) + 1.0)
     axes = fig.subplots(len(rates), 1, squeeze=False)[:, 0] if rates else []
     for ax, rate in zip(axes, rates, strict=True):
@@ -538,7 +1044,8 @@ def chart_trajectory(report: AuditReport) -> Any:
         ax.set_xticks(xs, list(_TP_LABEL.values()))
         ax.set_ylim(0, top)
         ax.set_title(title, fontsize=10, color=INK, loc="left")
-    pain_ax.legend(fontsize=8, frameon=False, loc="upper right")
+    if pain_ax.get_legend_handles_labels()[0]:  # nothing drawn without follow-ups
+        pain_ax.legend(fontsize=8, frameon=False, loc="upper right")
     fig.subplots_adjust(left=0.06, right=0.99, top=0.88, bottom=0.1, wspace=0.18)
     return fig
 
@@ -572,7 +1079,8 @@ def chart_trends(report: AuditReport) -> Any:
         step = max(1, len(xs) // 16)
         ax.set_xticks(xs[::step], labels[::step])
         ax.yaxis.set_major_formatter(lambda v, _pos: f"{100 * v:.0f}%")
-        ax.legend(fontsize=8, frameon=False, loc="best")
+        if ax.get_legend_handles_labels()[0]:  # no quarter with 20 procedures: no lines
+            ax.legend(fontsize=8, frameon=False, loc="best")
     left.set_ylim(0, 1)
     right.set_ylim(bottom=0)
     left.set_title("Benefit by quarter of procedure", fontsize=10, color=INK, loc="left")

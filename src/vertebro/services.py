@@ -14,6 +14,7 @@ from vertebro.adapters.fhir.notes import nlp_function, note_reader
 from vertebro.core.case import Case
 from vertebro.core.evaluator import ProcedureRequest, assess
 from vertebro.core.facts import FactSet
+from vertebro.core.policy import Policy
 from vertebro.report import AssessmentReport, build_report
 
 CASE_SUFFIXES = (".yaml", ".yml", ".json")
@@ -140,16 +141,41 @@ def _read_note(path: Path) -> ReadInput:
 
 
 def assess_case(
-    case: Case, policy_name: str, *, as_of: dt.date | None, today: dt.date
+    case: Case, policy_name: str, *, as_of: dt.date | None, today: dt.date,
+    version: str | None = None,
 ) -> AssessmentReport:
     """Assess a case under the named policy (or policy file) as of a date.
 
-    The as-of date is the one given, else the case's request date, else today.
+    The as-of date is the one given, else the case's request date, else today. `version` picks
+    one shipped version instead of the one in effect on that date (it must be in effect too).
+
+    Raises:
+        InputError: no version in effect, or the named version unknown or not in effect.
     """
     day = as_of or case.request_date or today
-    policy = policy_files.resolve(policy_name, day)
+    policy = (policy_files.resolve(policy_name, day) if version is None
+              else policy_version(policy_name, version, day))
     assessment = assess(policy, case.facts, case.requests, as_of=day)
     return build_report(assessment, policy, case, case.source)
+
+
+def policy_version(policy_id: str, version: str, day: dt.date) -> Policy:
+    """One shipped version of a policy, which must be in effect on `day`.
+
+    Raises:
+        InputError: unknown policy or version, or the version is not in effect on the day.
+    """
+    versions = policy_files.versions_of(policy_id)
+    chosen = next((v.policy for v in versions if v.policy.version == version), None)
+    if chosen is None:
+        known = ", ".join(v.policy.version for v in versions)
+        raise InputError("--policy", f"policy {policy_id!r} has no version {version!r} "
+                                     f"(versions: {known})")
+    if not chosen.in_effect_on(day):
+        until = f" to {chosen.effective_to}" if chosen.effective_to else ""
+        raise InputError("--policy", f"{policy_id} {version} is in effect from "
+                                     f"{chosen.effective_from}{until}, not on {day}")
+    return chosen
 
 
 def assess_inputs(

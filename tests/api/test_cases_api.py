@@ -122,7 +122,7 @@ def test_pended_case_is_settled_by_answers(api_any: Api) -> None:
     assert [e["kind"] for e in body["events"]][-2:] == ["information-added", "triaged"]
     evidence = [e for c in body["assessment"]["determinations"][0]["criteria"]
                 for e in c["evidence"] if e["fact"] == "conservative_treatment.failed"]
-    assert evidence[0]["kind"] == "answer" and evidence[0]["source"] == "Demo Hospital EHR"
+    assert evidence[0]["kind"] == "attestation" and evidence[0]["source"] == "Demo Hospital EHR"
     assert evidence[0]["quote"] == "No better after nine weeks"
 
 

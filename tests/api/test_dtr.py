@@ -121,7 +121,7 @@ def test_round_trip_the_completed_response_settles_the_case(
     case = result.json()
     assert case["state"] == "approved-automatically"
     evidence = [e for c in case["assessment"]["determinations"][0]["criteria"]
-                for e in c["evidence"] if e["kind"] == "answer"]
+                for e in c["evidence"] if e["kind"] == "attestation"]
     assert any(e["source"] == "Dr Jones" and "manual" in e["location"] for e in evidence)
     assert any("auto-server" in e["location"] for e in evidence)
     inquiry = load(DTR_DIR.parent / "davinci-pas" / "conformant_pas_inquire_bundle_v110.json")

@@ -137,10 +137,10 @@ def test_vertebral_augmentation_with_documentation_is_approved_automatically(
     case = api_any.get(f"/cases/{response['id']}").json()
     assert case["state"] == "approved-automatically"
     assert case["assessment"]["determinations"][0]["outcome"] == "meets-criteria"
-    # The answers came from the QuestionnaireResponse and are marked as answers.
+    # The requester's QuestionnaireResponse answers are recorded as attestations.
     evidence = [e for c in case["assessment"]["determinations"][0]["criteria"]
                 for e in c["evidence"]]
-    assert any(e["kind"] == "answer" and "information-origin manual" in (e["location"] or "")
+    assert any(e["kind"] == "attestation" and "information-origin manual" in (e["location"] or "")
                for e in evidence)
 
 

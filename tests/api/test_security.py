@@ -40,6 +40,8 @@ MAY: dict[str, set[str]] = {
     "hooks": {"requester"},
     "questionnaire": {"requester"},
     "read-audit": {"auditor", "admin"},
+    "record-outcomes": {"requester"},
+    "read-registry": {"requester", "auditor", "admin"},
 }
 
 
@@ -76,8 +78,24 @@ ENDPOINTS: list[tuple[str, str, Callable[[], Any], str]] = [
         "resourceType": "Parameters", "parameter": [{"name": "context",
                                                      "valueString": "{case}"}]},
      "questionnaire"),
+    ("POST", "/registry/procedures", lambda: {
+        "id": "R1", "date": "2026-09-01", "operator": "OP-A", "procedure": "vertebroplasty",
+        "levels": "L1", "approach": "bilateral", "image_guidance": "fluoroscopy",
+        "cement_ml": {"L1": 4}}, "record-outcomes"),
+    ("GET", "/registry/procedures", lambda: None, "read-registry"),
+    ("GET", "/registry/procedures/{procedure_id}", lambda: None, "read-registry"),
+    ("POST", "/registry/procedures/{procedure_id}/complications", lambda: {
+        "id": "C1", "kind": "infection", "date": "2026-09-02"}, "record-outcomes"),
+    ("POST", "/registry/procedures/{procedure_id}/follow-ups", lambda: {
+        "timepoint": "2-weeks", "date": "2026-09-15", "pain": 3}, "record-outcomes"),
+    ("POST", "/registry/imports", lambda: None, "record-outcomes"),
+    ("GET", "/registry/audit-report", lambda: None, "read-registry"),
+    ("GET", "/registry/complications/{complication_id}/incident", lambda: None,
+     "read-registry"),
 ]
-OPEN = {("GET", "/cds-services"), ("POST", "/auth/token")}
+# Open to anyone: discovery, the token endpoint and the health checks.
+OPEN = {("GET", "/cds-services"), ("POST", "/auth/token"), ("GET", "/healthz"),
+        ("GET", "/readyz")}
 
 
 def test_the_matrix_covers_every_route(api: Api) -> None:

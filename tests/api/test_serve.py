@@ -62,3 +62,15 @@ def test_serve_runs_the_api_on_sqlite_with_no_setup(tmp_path: Path) -> None:
             output, _ = process.communicate()
     assert "POST /fhir/Claim/$submit -> 200" in output
     assert "SMITH" not in output and "12345678901" not in output
+
+
+def test_serve_refuses_in_one_line_when_postgresql_is_unreachable(tmp_path: Path) -> None:
+    env = {**os.environ, "VERTEBRO_HOME": str(tmp_path),
+           "VERTEBRO_DATABASE_URL": "postgresql+psycopg://u:secret-pw@127.0.0.1:1/none"}
+    done = subprocess.run([str(VERTEBRO), "serve", "--port", str(free_port())], env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        "vertebro: cannot reach the database at start-up (OperationalError); check "
+        "VERTEBRO_DATABASE_URL and that the server is running"]
+    assert "secret-pw" not in done.stderr + done.stdout

@@ -9,8 +9,8 @@ from __future__ import annotations
 import base64
 import gzip
 import json
-import sys
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -145,33 +145,6 @@ def test_bad_lines_are_reported_with_file_and_line_and_skipped_only_when_asked(
 
 # --- Text read by the note reader, joined in ---------------------------------------------
 
-NOTE_READER = """
-from dataclasses import dataclass
-from vertebro.core.facts import Fact, FactSet, Provenance
-
-
-@dataclass
-class Reading:
-    facts: FactSet
-    requests: tuple = ()
-
-
-def read_note(text, *, source, note_date=None):
-    evidence = (Provenance("note", source, text[:40]),)
-    facts = []
-    if "MDT" in text:
-        facts.append(Fact("mdt.discussed", True, evidence))
-    if "severe" in text:
-        facts.append(Fact("pain.severe", True, evidence))
-    if "no cord compression" in text:
-        facts.append(Fact("cord_compression.present", False, evidence))
-    if "myeloma" in text:
-        facts.append(Fact("fracture.aetiology", "myeloma", evidence))
-    if "physio" in text:
-        facts.append(Fact("conservative_treatment.modalities", frozenset({"physiotherapy"}), evidence))
-    return Reading(FactSet(facts))
-"""
-
 TEXTS = [
     "Discussed at the spinal MDT; pain is severe.",
     "MRI: no cord compression. Known myeloma.",
@@ -206,13 +179,8 @@ def _with_notes(population: list[list[Resource]]) -> list[list[Resource]]:
 
 @pytest.mark.parametrize("workers", [1, 2])
 def test_note_readings_join_in_as_the_fhir_reader_merges_them(
-    population: list[list[Resource]], tmp_path: Path, workers: int, monkeypatch: pytest.MonkeyPatch
+    population: list[list[Resource]], tmp_path: Path, workers: int, fake_note_reader: Any
 ) -> None:
-    module = tmp_path / "fake_notes.py"
-    module.write_text(NOTE_READER, encoding="utf-8")
-    monkeypatch.syspath_prepend(str(tmp_path))  # spawned workers get sys.path too
-    import fake_notes  # type: ignore[import-not-found]
-
     cases = _with_notes(population[:40])
     folder = tmp_path / "notes"
     folder.mkdir()
@@ -222,14 +190,13 @@ def test_note_readings_join_in_as_the_fhir_reader_merges_them(
     for resources in cases:
         pid = str(resources[0]["id"])
         case = read_fhir(
-            bundle(resources), pid, default_id=pid, as_of=TODAY, note_reader=fake_notes.read_note
+            bundle(resources), pid, default_id=pid, as_of=TODAY, note_reader=fake_note_reader
         ).case
         if case.requests:
             expected.append(CaseFacts(pid, case.facts, case.requests, case.request_date or TODAY))
-    actual = _facts(folder, tmp_path, workers=workers, note_reader=fake_notes.read_note)
+    actual = _facts(folder, tmp_path, workers=workers, note_reader=fake_note_reader)
     assert _differences(_expected(expected), actual) == []
     assert actual.column("mdt__discussed").null_count < actual.num_rows
-    sys.modules.pop("fake_notes", None)
 
 
 REPORTS = [

@@ -2,11 +2,13 @@
 
 One test, one Spark session (about a minute on two cores): the dialect's functions on NULLs
 and empty arrays, the compiled policies over generated fact populations, and `vertebro batch`
-from NDJSON with --engine spark.
+with --engine spark on NDJSON and bundles together (the bundles of test_fidelity: urn:uuid
+references, contained resources, PAS requestedService, narrative and Binaries).
 """
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,11 +19,13 @@ import pyarrow.parquet as pq
 import pytest
 
 from vertebro.adapters import policy_files
+from vertebro.adapters.fhir import read_fhir
+from vertebro.batch import bulk
 from vertebro.batch.agreement import disagreements, expected_table, reader_cases
 from vertebro.batch.compile import compile_policy
 from vertebro.batch.dialect import DUCKDB, SPARK, Dialect, SqlType
 from vertebro.batch.engines import local_session
-from vertebro.batch.facts_table import facts_table
+from vertebro.batch.facts_table import CaseFacts, facts_table
 from vertebro.batch.runner import BatchOptions, run_batch
 from vertebro.batch.synthetic import AS_OF, coded_case, fact_cases, write_ndjson
 
@@ -64,7 +68,13 @@ def spark() -> Iterator[Any]:
     yield local_session(cores=2)
 
 
-def test_spark_agrees_with_duckdb_and_the_per_case_engine(spark: Any, tmp_path: Path) -> None:
+def test_spark_agrees_with_duckdb_and_the_per_case_engine(
+    spark: Any,
+    tmp_path: Path,
+    fidelity_bundles: dict[str, dict[str, Any]],
+    fake_note_reader: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     duck = duckdb.connect()
     assert _rows(lambda q: spark.sql(q).collect(), SPARK) == _rows(
         lambda q: duck.execute(q).fetchall(), DUCKDB
@@ -84,10 +94,22 @@ def test_spark_agrees_with_duckdb_and_the_per_case_engine(spark: Any, tmp_path: 
 
     export = tmp_path / "export"
     write_ndjson(export, 120, seed=17)
+    bundles = {k: fidelity_bundles[k] for k in ("pas-uuid-no-ids", "document-sacroplasty")}
+    for stem, data in bundles.items():
+        (export / f"{stem}.json").write_text(json.dumps(data), encoding="utf-8")
+    real = bulk.read_bulk
+    monkeypatch.setattr(
+        "vertebro.batch.runner.read_bulk",
+        lambda *a, **k: real(*a, **{**k, "note_reader": fake_note_reader}),
+    )
     out = tmp_path / "spark.parquet"
-    result = run_batch(BatchOptions(export, "nice", out, engine="spark"), today=AS_OF)
+    result = run_batch(BatchOptions(export, "nice", out, engine="spark", workers=1), today=AS_OF)
     policy = policy_files.versions_of("nice")[-1].policy
     cases = reader_cases((coded_case(i, seed=17) for i in range(120)), AS_OF)
+    for stem, data in bundles.items():
+        read = read_fhir(data, stem, default_id=stem, as_of=AS_OF, note_reader=fake_note_reader)
+        case = read.case
+        cases.append(CaseFacts(case.id, case.facts, case.requests, case.request_date or AS_OF))
     expected = expected_table(policy, compile_policy(policy, DUCKDB), cases)
     assert disagreements(expected, pq.read_table(out)) == []
     assert result.requests == expected.num_rows

@@ -19,7 +19,8 @@ def reading(
     priority: int = 0,
     when: dt.date | None = None,
 ) -> Reading:
-    kind = {Rank.ANSWER: "answer", Rank.CODED: "fhir"}.get(rank, "note")
+    kind = {Rank.ANSWER: "answer", Rank.ATTESTATION: "attestation",
+            Rank.CODED: "fhir"}.get(rank, "note")
     provenance = Provenance(kind, source, f"{source} says {value}")  # type: ignore[arg-type]
     return Reading(Fact(name, value, (provenance,)), rank, priority, when)
 
@@ -134,6 +135,31 @@ def test_only_a_reviewer_settles_a_safety_conflict() -> None:
     assert conflict_values(fact) == [True]
 
 
+def test_the_requesters_attestation_does_not_settle_a_safety_conflict() -> None:
+    fact = combine([
+        reading("fracture.unstable", True, Rank.REPORT_TEXT, "MRI report"),
+        reading("fracture.unstable", False, Rank.ATTESTATION, "Demo Hospital EHR"),
+    ])["fracture.unstable"]
+    assert fact.value is True
+    assert conflict_values(fact) == [False]
+
+
+def test_a_reviewers_answer_outranks_the_requesters_attestation_which_outranks_coded_data(
+) -> None:
+    attested = combine([
+        reading("conservative_treatment.failed", False, Rank.CODED, "Condition/1"),
+        reading("conservative_treatment.failed", True, Rank.ATTESTATION, "Demo Hospital EHR"),
+    ])["conservative_treatment.failed"]
+    assert attested.value is True
+    reviewed = combine([
+        reading("conservative_treatment.failed", True, Rank.ATTESTATION, "Demo Hospital EHR"),
+        reading("conservative_treatment.failed", False, Rank.ANSWER, "Dr Reviewer"),
+    ])["conservative_treatment.failed"]
+    assert reviewed.value is False
+    assert sources(reviewed) == ["Dr Reviewer"]
+    assert conflict_values(reviewed) == [True]
+
+
 def test_sets_accumulate_across_sources() -> None:
     fact = combine([
         reading("conservative_treatment.modalities", frozenset({"analgesics"}), Rank.CODED, "Med/1"),
@@ -169,6 +195,7 @@ def test_earlier_conflicts_are_carried_forward() -> None:
 
 def test_default_rank_by_kind_of_evidence() -> None:
     assert default_rank(Provenance("answer", "x")) is Rank.ANSWER
+    assert default_rank(Provenance("attestation", "x")) is Rank.ATTESTATION
     assert default_rank(Provenance("note", "x")) is Rank.LETTER_TEXT
     assert default_rank(Provenance("fhir", "x")) is Rank.CODED
     assert default_rank(Provenance("case-file", "x")) is Rank.CODED

@@ -279,3 +279,10 @@ def test_every_published_figure_is_quoted_verbatim(shared: Path) -> None:
         # The figure's numbers appear in the quoted words (or, for 1 in 500, in the sentence).
         for number in re.findall(r"\d+", benchmark.figure):
             assert number in benchmark.words, (benchmark.id, number)
+
+
+def test_an_empty_period_still_renders_a_report_that_says_so(tmp_path: Path) -> None:
+    repo = registry_service.open_repository(tmp_path / "empty.db")
+    report = registry_service.audit(repo, generated_on=dt.date(2026, 11, 1))
+    assert registry_service.render_pdf(report).startswith(b"%PDF-")
+    assert "<html" in registry_service.render_html(report).lower()

@@ -96,3 +96,17 @@ def test_sign_in_and_out_in_a_browser(page: Any) -> None:
     shot(page, "home-reviewer")
     sign_out(page)
     assert page.get_by_role("status").inner_text() == "You have signed out."
+
+
+def test_a_body_over_the_limit_on_a_page_is_a_page_not_an_operation_outcome(web: Web) -> None:
+    web.sign_in("clinician")
+    limit = web.client.app.state.settings.max_body_bytes  # type: ignore[attr-defined]
+    response = web.client.post("/app/assess", content=b"x" * (limit + 1),
+                               headers={"content-type": "application/x-www-form-urlencoded"})
+    assert response.status_code == 413
+    assert response.headers["content-type"].startswith("text/html")
+    assert "larger than this service accepts" in response.text
+    api = web.client.post("/assessments", content=b"x" * (limit + 1),
+                          headers={"content-type": "text/plain"})
+    assert api.status_code == 413
+    assert api.json()["resourceType"] == "OperationOutcome"

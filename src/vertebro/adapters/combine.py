@@ -21,9 +21,11 @@ The rule, applied to each fact name separately:
       negated one (false) from any source, and so does a suspected one (unknown with evidence),
       which leaves the fact unknown: a conflict never yields "absent". Only a reviewer's answer
       settles a safety conflict, and then the overruled readings stay visible as conflicts.
-   b. Otherwise the stronger kind of source wins: a reviewer's answer > coded structured data
-      (FHIR codes and elements, case files) > the text of a report (imaging, pathology) > the
-      text of a letter or note.
+   b. Otherwise the stronger kind of source wins: a reviewer's answer > the requesting
+      clinician's attested answer (a DTR QuestionnaireResponse, answers to a pended case) >
+      coded structured data (FHIR codes and elements, case files) > the text of a report
+      (imaging, pathology) > the text of a letter or note. An attestation does not settle a
+      safety conflict (4a): only the reviewer, who did not write the request, can.
    c. Within one kind, a reading tied to the request (the diagnosis the request names, a finding
       at the requested level) beats a background one (`priority`).
    d. Then the more recent reading wins, when both are dated and the dates differ. This is not
@@ -54,7 +56,8 @@ class Rank(IntEnum):
     LETTER_TEXT = 1  # free text of a letter, referral or clinical note
     REPORT_TEXT = 2  # free text of a diagnostic report (imaging, pathology)
     CODED = 3  # coded structured data: FHIR codes and elements, case files
-    ANSWER = 4  # a reviewer's answer to a question
+    ATTESTATION = 4  # the requesting clinician's answer to a question (DTR, a pended case)
+    ANSWER = 5  # a reviewer's answer to a question
 
 
 SAFETY_FACTS: frozenset[str] = frozenset({
@@ -92,6 +95,8 @@ def default_rank(provenance: Provenance) -> Rank:
     """The rank of a source from its kind of evidence (a note counts as a letter)."""
     if provenance.kind == "answer":
         return Rank.ANSWER
+    if provenance.kind == "attestation":
+        return Rank.ATTESTATION
     if provenance.kind == "note":
         return Rank.LETTER_TEXT
     return Rank.CODED

@@ -9,7 +9,8 @@ CSV: UTF-8, a header line, one record per line; the kind of file is told by its 
 
 * procedures: id, date, operator, procedure, levels, approach, image_guidance, cement_ml,
   biopsy, and optionally patient, age, sex, cement_product, cement_manufacturer, cement_lot,
-  cement_expiry, assessment_id, decision_id, policy, pathway. `levels` is written as in a note
+  cement_expiry, assessment_id, decision_id, policy, pathway, case_id (a prior-authorisation
+  case of the service, which then supplies the pathway). `levels` is written as in a note
   ("T12-L1"), `cement_ml` as LEVEL=ML pairs ("T12=3.5; L1=4"), dates as YYYY-MM-DD,
   booleans as yes/no.
 * complications: id, procedure_id, kind, date, and optionally symptomatic, leak_site,
@@ -25,7 +26,7 @@ prefix `EXT` (below); they carry what FHIR has no element for.
   performer's actor (display, else reference) as operator; bodySite text or display as levels;
   subject -> Patient (gender, birthDate -> age at the procedure); focalDevice.manipulated ->
   Device (deviceName, manufacturer, lotNumber, expirationDate) as the cement; extensions
-  approach, image-guidance, biopsy, assessment, decision, policy, pathway (value[x]) and
+  approach, image-guidance, biopsy, assessment, decision, policy, pathway, case (value[x]) and
   cement-volume (sub-extensions level: valueString, volume: valueQuantity in mL).
 * Observation (status final, amended or corrected): partOf -> the Procedure; extension
   timepoint (valueCode); effectiveDateTime; code LOINC 72514-3 (pain 0-10) or EXT codes pain,
@@ -54,6 +55,7 @@ from typing import Any, Literal
 
 from vertebro.adapters import yaml_lines
 from vertebro.adapters.errors import InputError
+from vertebro.adapters.fhir.bundle import json_shape_problem
 from vertebro.adapters.fhir.codes import PAIN_SCORE_LOINC, PROCEDURE_CODES, System, system_of
 from vertebro.adapters.fhir.codes import procedure_by_words as _procedure_by_words
 from vertebro.core.registry.model import (
@@ -73,7 +75,7 @@ LINES_UP_TO_BYTES = 2_000_000  # larger JSON is parsed without line numbers (it 
 PROCEDURE_COLUMNS = (
     "id", "date", "operator", "procedure", "levels", "approach", "image_guidance", "cement_ml",
     "biopsy", "patient", "age", "sex", "cement_product", "cement_manufacturer", "cement_lot",
-    "cement_expiry", "assessment_id", "decision_id", "policy", "pathway",
+    "cement_expiry", "assessment_id", "decision_id", "policy", "pathway", "case_id",
 )
 COMPLICATION_COLUMNS = (
     "id", "procedure_id", "kind", "date", "symptomatic", "leak_site", "fracture_site", "level",
@@ -125,6 +127,16 @@ def read_registry_file(path: Path) -> Reading:
         raw = path.read_bytes()
     except OSError as exc:
         raise InputError(source, f"cannot read: {exc.strerror or exc}") from None
+    return read_registry_bytes(raw, source, fhir=path.suffix.lower() == ".json" or None)
+
+
+def read_registry_bytes(raw: bytes, source: str, *, fhir: bool | None = None) -> Reading:
+    """Read registry CSV or FHIR JSON from bytes (an upload). `fhir`: True for FHIR JSON,
+    False for CSV, None to tell by the content (JSON starts with '{').
+
+    Raises:
+        InputError: too large, not UTF-8, empty, not CSV or JSON, or an unknown header.
+    """
     if len(raw) > MAX_BYTES:
         raise InputError(source, f"{len(raw):,} bytes; the limit is {MAX_BYTES:,}")
     try:
@@ -133,7 +145,9 @@ def read_registry_file(path: Path) -> Reading:
         raise InputError(source, "not UTF-8 text") from None
     if not text.strip():
         raise InputError(source, "empty file")
-    if path.suffix.lower() == ".json" or text.lstrip().startswith("{"):
+    if "\x00" in text:  # no database can store it (PostgreSQL refuses NUL in text)
+        raise InputError(source, "holds a NUL character; not a text file")
+    if fhir or (fhir is None and text.lstrip().startswith("{")):
         return read_fhir(text, source)
     return read_csv(text, source)
 
@@ -226,7 +240,7 @@ def _procedure_fields(p: ProcedureRecord) -> dict[str, Any]:
         "cement_lot": p.cement.lot,
         "cement_expiry": p.cement.expiry.isoformat() if p.cement.expiry else None,
         "assessment_id": p.assessment_id, "decision_id": p.decision_id, "policy": p.policy,
-        "pathway": p.pathway,
+        "pathway": p.pathway, "case_id": p.case_id,
     }
 
 
@@ -423,6 +437,11 @@ def read_fhir(text: str, source: str) -> Reading:
         raise InputError(source, f"not valid JSON: {exc.message}", exc.line) from None
     except json.JSONDecodeError as exc:
         raise InputError(source, f"not valid JSON: {exc.msg}", exc.lineno) from None
+    except RecursionError:
+        raise InputError(source, "JSON nested too deeply") from None
+    problem = json_shape_problem(data, escapes="\\u" in text)
+    if problem:
+        raise InputError(source, problem)
     entries = _entries(data, source)
     by_ref = {
         f"{e.resource.get('resourceType')}/{e.resource.get('id')}": e.resource for e in entries
@@ -492,10 +511,10 @@ def _procedure_row(entry: _Entry, by_ref: dict[str, dict[str, Any]]) -> RawRow:
     sites = [_words(site) for site in _list(r.get("bodySite"))]
     data["levels"] = ", ".join(s for s in sites if s) or None
     for name in ("approach", "image-guidance", "biopsy", "assessment", "decision", "policy",
-                 "pathway"):
+                 "pathway", "case"):
         if name in ext:
             key = {"image-guidance": "image_guidance", "assessment": "assessment_id",
-                   "decision": "decision_id"}.get(name, name)
+                   "decision": "decision_id", "case": "case_id"}.get(name, name)
             data[key] = ext[name]
     cement: dict[str, Any] = {}
     for volume_ext in ext.get("_cement", []):
@@ -628,7 +647,7 @@ def registry_bundle(registry: Registry) -> dict[str, Any]:
             {"url": EXT + "biopsy", "valueBoolean": p.biopsy},
         ]
         for name, value in (("assessment", p.assessment_id), ("decision", p.decision_id),
-                            ("policy", p.policy), ("pathway", p.pathway)):
+                            ("policy", p.policy), ("pathway", p.pathway), ("case", p.case_id)):
             if value:
                 ext.append({"url": EXT + name, "valueString": value})
         ext += [

@@ -36,14 +36,14 @@ from vertebro.core.registry.model import (
 )
 from vertebro.core.registry.ports import AbstractRegistryRepository, DuplicateRecordError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: procedures.case_id
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS procedures (
     id TEXT PRIMARY KEY, date TEXT NOT NULL, operator TEXT NOT NULL, procedure TEXT NOT NULL,
     levels TEXT NOT NULL, approach TEXT NOT NULL, image_guidance TEXT NOT NULL,
     cement_ml TEXT NOT NULL, biopsy INTEGER NOT NULL, patient TEXT, age INTEGER, sex TEXT,
     cement_product TEXT, cement_manufacturer TEXT, cement_lot TEXT, cement_expiry TEXT,
-    assessment_id TEXT, decision_id TEXT, policy TEXT, pathway TEXT
+    assessment_id TEXT, decision_id TEXT, policy TEXT, pathway TEXT, case_id TEXT
 );
 CREATE INDEX IF NOT EXISTS procedures_date ON procedures(date);
 CREATE TABLE IF NOT EXISTS complications (
@@ -62,7 +62,7 @@ CREATE TABLE IF NOT EXISTS follow_ups (
 _P_COLUMNS = (
     "id", "date", "operator", "procedure", "levels", "approach", "image_guidance", "cement_ml",
     "biopsy", "patient", "age", "sex", "cement_product", "cement_manufacturer", "cement_lot",
-    "cement_expiry", "assessment_id", "decision_id", "policy", "pathway",
+    "cement_expiry", "assessment_id", "decision_id", "policy", "pathway", "case_id",
 )
 _C_COLUMNS = (
     "id", "procedure_id", "kind", "date", "symptomatic", "leak_site", "fracture_site", "level",
@@ -93,7 +93,7 @@ def _procedure_row(p: ProcedureRecord) -> tuple[Any, ...]:
         json.dumps([[str(lv), ml] for lv, ml in p.cement_ml]), int(p.biopsy), p.patient, p.age,
         p.sex.value if p.sex else None, p.cement.product, p.cement.manufacturer, p.cement.lot,
         p.cement.expiry.isoformat() if p.cement.expiry else None, p.assessment_id,
-        p.decision_id, p.policy, p.pathway,
+        p.decision_id, p.policy, p.pathway, p.case_id,
     )
 
 
@@ -119,6 +119,7 @@ def _procedure(row: sqlite3.Row) -> ProcedureRecord:
         decision_id=row["decision_id"],
         policy=row["policy"],
         pathway=row["pathway"],
+        case_id=row["case_id"],
     )
 
 
@@ -185,8 +186,10 @@ class SqliteRegistryRepository(AbstractRegistryRepository):
             self._memory = self._open()
         with self._connect() as db:
             version = db.execute("PRAGMA user_version").fetchone()[0]
-            if version not in (0, SCHEMA_VERSION):
+            if version not in (0, 1, SCHEMA_VERSION):
                 raise ValueError(f"{path}: registry schema version {version} is not supported")
+            if version == 1:  # a file from before procedures could name their case
+                db.execute("ALTER TABLE procedures ADD COLUMN case_id TEXT")
             db.executescript(_SCHEMA)
             db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 

@@ -73,6 +73,10 @@ def load(text: str) -> Any:
         raise YamlError(problem, line) from None
     except yaml.YAMLError as exc:
         raise YamlError(str(exc).splitlines()[0], None) from None
+    except ValueError as exc:  # a scalar PyYAML cannot build, e.g. the date 2022-02-30
+        raise YamlError(f"invalid value: {exc}", None) from None
+    except RecursionError:
+        raise YamlError("nested too deeply", None) from None
 
 
 def line_of(data: Any, loc: tuple[str | int, ...]) -> int | None:

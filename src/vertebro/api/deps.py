@@ -10,10 +10,12 @@ from typing import Any
 
 from fastapi import Request
 
+from vertebro.adapters import policy_files
 from vertebro.adapters.db.repository import Database
+from vertebro.adapters.fhir.bundle import NonFiniteNumber, json_shape_problem, strict_json_loads
 from vertebro.api.errors import ApiError
 from vertebro.api.security import Authenticator, Permission, Principal
-from vertebro.case_service import record_access
+from vertebro.case_service import NotFound, record_access
 from vertebro.settings import Settings
 
 JSON_TYPES = ("application/json", "application/fhir+json")
@@ -57,8 +59,13 @@ def require(permission: Permission) -> Callable[[Request], Principal]:
 
     def dependency(request: Request) -> Principal:
         principal = authenticate(request)
+        check_url(request)
+        case_id = request.path_params.get("case_id")
+        if case_id is not None and not plausible_case_id(case_id):
+            case_id = None  # never a stored case: not recorded, and below simply not found
+            if principal.may(permission):
+                raise NotFound(request.path_params["case_id"][:MAX_CASE_ID_CHARS] + "...")
         if not principal.may(permission):
-            case_id = request.path_params.get("case_id")
             app = state(request)
             if case_id is not None:
                 record_access(app.db, principal.actor(), now=app.now(),
@@ -70,6 +77,57 @@ def require(permission: Permission) -> Callable[[Request], Principal]:
 
     dependency.__name__ = f"require_{permission.value.replace('-', '_')}"
     return dependency
+
+
+MAX_CASE_ID_CHARS = 64  # case ids are UUIDs; the store's case_id columns hold 64 characters
+
+
+def plausible_case_id(case_id: str) -> bool:
+    """Whether a path's case id could name a stored case (bounded, printable). Anything else
+    is answered as an unknown case, without writing it to the audit trail's case_id column."""
+    return 0 < len(case_id) <= MAX_CASE_ID_CHARS and case_id.isprintable()
+
+
+_MAX_SQL_INTEGER = 2**63 - 1
+
+
+def check_url(request: Request) -> None:
+    """Refuse path or query values no database can take, which would otherwise fail deep in a
+    route as a 500: NUL characters or unpaired surrogates (PostgreSQL refuses NUL in text), and
+    whole numbers beyond 64 bits (SQLite raises OverflowError for an `offset` of 2**64).
+
+    Raises:
+        ApiError: 400, naming the fault.
+    """
+    values = [*request.path_params.values(), *request.query_params.keys(),
+              *request.query_params.values()]
+    if any(json_shape_problem(value) for value in values if isinstance(value, str)):
+        raise ApiError(400, "the URL holds a NUL character or an unpaired surrogate "
+                            "(percent-encoded)", "structure")
+    for name, value in request.query_params.multi_items():
+        digits = value.strip().lstrip("+-").lstrip("0")
+        if digits.isdigit() and (len(digits) > 19 or int(digits) > _MAX_SQL_INTEGER):
+            raise ApiError(400, f"query parameter {name[:40]!r} is out of range", "value",
+                           expression=name[:40])
+
+
+def policy_id(asked: str | None, default: str) -> str:
+    """A shipped policy's id, as the API takes it (`?policy=`, a case's `policy`).
+
+    Only ids of shipped policies: the policy reader also takes a file path (for the CLI),
+    which over HTTP would let a caller make the server read any file (or /dev/zero).
+
+    Raises:
+        ApiError: not a shipped policy id (400, listing the known ones).
+    """
+    if asked is None:
+        return default
+    known = policy_files.known_ids()
+    if asked not in known:
+        shown = asked if len(asked) <= 100 else asked[:100] + "..."  # no 1 MB echo
+        raise ApiError(400, f"unknown policy {shown!r}; known policies: {', '.join(known)}",
+                       "code-invalid", expression="policy")
+    return asked
 
 
 async def json_body(request: Request) -> Any:
@@ -94,12 +152,20 @@ def parse_json(raw: bytes) -> Any:
     except UnicodeDecodeError:
         raise ApiError(400, "the request body is not UTF-8 text", "structure") from None
     try:
-        return json.loads(text)
+        data = strict_json_loads(text)
     except json.JSONDecodeError as exc:
         raise ApiError(400, f"malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}",
                        "structure") from None
+    except NonFiniteNumber as exc:
+        raise ApiError(400, f"malformed JSON: {exc}", "structure") from None
     except RecursionError:
         raise ApiError(400, "JSON nested too deeply", "structure") from None
+    # Depth, NUL and lone surrogates are refused here, once, so that no reader, encoder or
+    # database driver further on meets them (tests/security/test_resource_limits.py).
+    problem = json_shape_problem(data, escapes="\\u" in text)
+    if problem:
+        raise ApiError(400, problem, "structure")
+    return data
 
 
 def json_object(data: Any, what: str) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from vertebro.adapters.db.migrate import current_revision, head_revision, upgrad
 from vertebro.adapters.db.repository import Database, make_database
 from vertebro.api import errors
 from vertebro.api.deps import AppState, Clock
-from vertebro.api.routes import assess, auth, cases, cds, dtr, pas
+from vertebro.api.routes import assess, auth, cases, cds, dtr, health, pas, registry
 from vertebro.api.security import PERMISSIONS, Authenticator
 from vertebro.case_service import warm_up
 from vertebro.settings import DEMO_CLIENT_SECRET, DEMO_KEYS, Environment, Settings
@@ -91,7 +91,7 @@ def create_app(
     app.state.settings = settings
     app.state.unexpected_errors = 0
     errors.install(app)
-    for module in (auth, assess, cases, pas, cds, dtr):
+    for module in (health, auth, assess, cases, pas, cds, dtr, registry):
         app.include_router(module.router)
     app.add_middleware(errors.BodyLimit, limit=settings.max_body_bytes)
     app.add_middleware(errors.RequestLog)
@@ -107,7 +107,7 @@ def create_app(
             "clientCredentials": {"type": "oauth2", "flows": {
                 "clientCredentials": {"tokenUrl": "/auth/token", "scopes": {}}}},
         }
-        open_paths = {"/cds-services", "/auth/token"}
+        open_paths = {"/cds-services", "/auth/token", "/healthz", "/readyz"}
         for path, operations in schema.get("paths", {}).items():
             for operation in operations.values():
                 if path not in open_paths:

@@ -11,7 +11,10 @@ Two ways to authenticate, both checked against the accounts in the settings:
 
 Role rules (`PERMISSIONS`): the permission a route needs is declared on the route; a requester
 additionally sees only its own organisation's cases (enforced in `vertebro.case_service`), and
-only a *person* with the reviewer role can record a decision.
+only a *person* with the reviewer role can record a decision. The outcomes registry: requesters
+(the units that treat patients) record their own unit's procedures, complications and
+follow-ups and read their own unit's registry; auditors and admins read every unit's
+(enforced in `vertebro.registry_service`).
 """
 
 from __future__ import annotations
@@ -43,19 +46,24 @@ class Permission(StrEnum):
     HOOKS = "hooks"  # POST /cds-services/{id}
     QUESTIONNAIRE = "questionnaire"  # Questionnaire/$questionnaire-package
     READ_AUDIT = "read-audit"  # GET /audit-events, GET /cases/{id}/audit
+    RECORD_OUTCOMES = "record-outcomes"  # POST /registry/procedures (and their outcomes), imports
+    READ_REGISTRY = "read-registry"  # GET /registry/procedures, audit report, incident reports
 
 
 PERMISSIONS: Mapping[Role, frozenset[Permission]] = {
     Role.REQUESTER: frozenset({
         Permission.ASSESS, Permission.SUBMIT, Permission.READ_CASES, Permission.ANSWER,
         Permission.APPEAL, Permission.HOOKS, Permission.QUESTIONNAIRE,
+        Permission.RECORD_OUTCOMES, Permission.READ_REGISTRY,
     }),
     Role.REVIEWER: frozenset({
         Permission.ASSESS, Permission.READ_CASES, Permission.ANSWER, Permission.DECIDE,
     }),
     Role.CODER: frozenset({Permission.ASSESS, Permission.READ_CASES}),
-    Role.AUDITOR: frozenset({Permission.READ_CASES, Permission.READ_AUDIT}),
-    Role.ADMIN: frozenset({Permission.READ_CASES, Permission.READ_AUDIT}),
+    Role.AUDITOR: frozenset({Permission.READ_CASES, Permission.READ_AUDIT,
+                             Permission.READ_REGISTRY}),
+    Role.ADMIN: frozenset({Permission.READ_CASES, Permission.READ_AUDIT,
+                           Permission.READ_REGISTRY}),
 }
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import gzip
 import json
-import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,11 +24,12 @@ from vertebro.batch.extract import (
     READING_COLUMNS,
     REF,
     SCHEMAS,
-    TEXT_TYPES,
+    TEXT_KEPT,
     Extraction,
     RunDates,
+    Stage,
 )
-from vertebro.batch.lookups import LOOKUPS, warm_code_lists
+from vertebro.batch.lookups import LOOKUPS
 from vertebro.batch.notes import Document, read_documents, reader_available
 
 NDJSON_SUFFIXES = (".ndjson", ".ndjson.gz", ".jsonl", ".jsonl.gz")
@@ -127,29 +127,27 @@ def read_bulk(
     """
     steps = _Steps(progress)
     report = ReadReport(files=len(files))
-    # The ICD code lists take seconds to load: load them while the engine reads the files.
-    threading.Thread(target=warm_code_lists, daemon=True).start()
     types, sources = _load(engine, files, report, skip_bad, steps)
-    extraction = Extraction(engine.dialect, types, dates)
+    extraction = Extraction(engine.dialect, types, dates, bundles=any(f.bundle for f in files))
     flatten = extraction.flatten()
     derived = extraction.derive()
     steps.total = steps.done + len(flatten) + len(LOOKUPS) + len(derived) + 9
     for stage in flatten:
-        steps.run(engine, stage.name, stage.sql)
+        steps.run(engine, stage)
     queries = extraction.lookup_values()
     for name, lookup in LOOKUPS.items():
         steps.tell(name)
         concepts = engine.values(queries[name]) if name in queries else []
         engine.register(name, (("key", SqlType.BIGINT), *lookup.columns), lookup.rows(concepts))
     for stage in derived:
-        steps.run(engine, stage.name, stage.sql)
+        steps.run(engine, stage)
     steps.tell("reading notes")
     note_facts = _read_notes(engine, extraction, report, workers, document_progress, note_reader)
     for name in sources:  # the resources are read: free their memory
         engine.drop(name)
     merged = extraction.merge(note_facts)
     for stage in merged:
-        steps.run(engine, stage.name, stage.sql)
+        steps.run(engine, stage)
     present = {
         row[0]
         for row in engine.rows(
@@ -157,7 +155,7 @@ def read_bulk(
         )
     }
     pivot, facts = extraction.finish(present)
-    steps.run(engine, pivot.name, pivot.sql)
+    steps.run(engine, pivot)
     engine.view(facts.name, facts.sql)  # written once, to Parquet, by the caller
     report.cases, report.requests = engine.rows(
         "SELECT count(DISTINCT pid), count(*) FROM d_request"
@@ -187,10 +185,13 @@ class _Steps:
             self.progress(self.done, max(self.total, self.done + 1), label)
         self.done += 1
 
-    def run(self, engine: Engine, name: str, sql: str) -> None:
-        """Report and run one statement."""
-        self.tell(name)
-        engine.run(name, sql)
+    def run(self, engine: Engine, stage: Stage) -> None:
+        """Report and run one statement (a view is only named)."""
+        self.tell(stage.name)
+        if stage.view:
+            engine.view(stage.name, stage.sql)
+        else:
+            engine.run(stage.name, stage.sql)
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,13 +215,13 @@ def _load(
     type, bundles and files of unknown type keep their text and are parsed per type.
     """
     d = engine.dialect
-    read_types = set(SCHEMAS) | set(TEXT_TYPES)
+    read_types = set(SCHEMAS) | set(TEXT_KEPT)
     by_type: dict[str | None, list[InputFile]] = {}
     for item in files:
         presumed = None if item.bundle else _first_type(Path(item.path))
         by_type.setdefault(presumed, []).append(item)
     groups = [
-        _Group(f"raw_{index}", rtype, tuple(group), rtype is None or rtype in TEXT_TYPES)
+        _Group(f"raw_{index}", rtype, tuple(group), rtype is None or rtype in TEXT_KEPT)
         for index, (rtype, group) in enumerate(sorted(by_type.items(), key=lambda kv: kv[0] or ""))
     ]
     steps.total = len(groups) + len(read_types) + 40
@@ -269,18 +270,18 @@ def _load(
             # One group, already parsed: name it, do not copy it.
             engine.view(
                 f"src_{rtype}",
-                f"SELECT file, line_no, grp, r FROM {only[0].name} "
+                f"SELECT file, line_no, grp, url, r FROM {only[0].name} "
                 f"WHERE rtype = {string_literal(rtype)}",
             )
             kept.add(only[0].name)
             continue
-        text = ", text" if rtype in TEXT_TYPES else ""
+        text = ", text" if rtype in TEXT_KEPT else ""
         shape = SCHEMAS.get(rtype) or {"subject": REF}
         parts = []
         for group in groups:
             if group.rtype == rtype:
                 parts.append(
-                    f"SELECT file, line_no, grp, r{text} FROM {group.name} "
+                    f"SELECT file, line_no, grp, url, r{text} FROM {group.name} "
                     f"WHERE rtype = {string_literal(rtype)}"
                 )
             elif group.rtype is None:
@@ -292,7 +293,7 @@ def _load(
                     else ""
                 )
                 parts.append(
-                    f"SELECT file, line_no, grp, {d.parse_json('text', shape)} AS r{text} "
+                    f"SELECT file, line_no, grp, url, {d.parse_json('text', shape)} AS r{text} "
                     f"FROM {group.name} WHERE rtype = {string_literal(rtype)}{skip}"
                 )
         engine.run(f"src_{rtype}", " UNION ALL ".join(parts))
@@ -315,7 +316,7 @@ def _fast(engine: Engine, group: _Group) -> bool:
         return False
     engine.run(
         group.name,
-        "SELECT file, line_no, grp, TRUE AS nonblank, rtype, "
+        "SELECT file, line_no, grp, url, TRUE AS nonblank, rtype, "
         f"CAST(NULL AS {engine.dialect.type(SqlType.STRING)}) AS bad_text, r FROM {typed}",
     )
     odd = engine.rows(
@@ -339,6 +340,7 @@ def _raw_sql(engine: Engine, group: _Group) -> str:
         "file",
         "line_no",
         "grp",
+        "url",
         f"{nonblank} AS nonblank",
         f"{rtype} AS rtype",
         f"CASE WHEN {nonblank} AND ({rtype}) IS NULL THEN text END AS bad_text",
@@ -346,7 +348,7 @@ def _raw_sql(engine: Engine, group: _Group) -> str:
     if group.rtype is not None and group.rtype in SCHEMAS:
         parsed = d.parse_json("text", SCHEMAS[group.rtype])
         columns.append(f"CASE WHEN {valid} THEN {parsed} END AS r")
-    elif group.rtype in TEXT_TYPES:
+    elif group.rtype in TEXT_KEPT:
         columns.append(f"CASE WHEN {valid} THEN {d.parse_json('text', {'subject': REF})} END AS r")
     if group.keep_text:
         columns.append("text")
@@ -435,7 +437,14 @@ def _read_notes(
         if reader is None and not reader_available():
             report.documents_unread = len(found)
         else:
-            documents = [Document(pid, text, day) for pid, text, day in found]
+            binaries: dict[str, list[tuple[str | None, str]]] = {}
+            binary_sql = extraction.binaries()
+            for pid, url, text in engine.rows(binary_sql) if binary_sql else []:
+                binaries.setdefault(pid, []).append((url, text))
+            documents = [
+                Document(pid, text, day, url, tuple(binaries.get(pid, ())))
+                for pid, text, day, url in found
+            ]
             done = [0]
 
             def advance(count: int) -> None:

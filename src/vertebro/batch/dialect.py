@@ -108,6 +108,13 @@ class Dialect:
             return f"len(list_filter({array}, lambda x: {predicate}))"
         return f"size(filter({array}, x -> {predicate}))"
 
+    def first_where(self, array: str, predicate: str) -> str:
+        """The first element of an array satisfying `predicate` (over the variable `x`; it may
+        name columns of the row); NULL when none does."""
+        if self.name == "duckdb":
+            return f"list_filter({array}, lambda x: {predicate})[1]"
+        return f"try_element_at(filter({array}, x -> {predicate}), 1)"
+
     def days_between(self, start: str, end: str) -> str:
         """Whole days from date `start` to date `end` (negative when end is earlier)."""
         if self.name == "duckdb":
@@ -171,12 +178,23 @@ class Dialect:
             return f"list_sort(list(DISTINCT {value}) FILTER (WHERE {value} IS NOT NULL))"
         return f"CASE WHEN count({value}) = 0 THEN NULL ELSE array_sort(collect_set({value})) END"
 
-    def pick(self, names: Sequence[str], positions: str) -> str:
-        """The names at 1-based `positions` (an array of integers), in order."""
-        table = self.string_array([string_literal(n) for n in names])
+    def bit_set(self, positions: str) -> str:
+        """An aggregate: the set of the group's non-NULL positions (0-62) as the bits of a
+        BIGINT; NULL when there is none. Far cheaper than collecting a sorted list."""
         if self.name == "duckdb":
-            return f"list_transform({positions}, lambda p: {table}[p])"
-        return f"transform({positions}, p -> element_at({table}, CAST(p AS INT)))"
+            return f"bit_or(CAST(1 AS BIGINT) << {positions})"
+        return f"bit_or(shiftleft(CAST(1 AS BIGINT), CAST({positions} AS INT)))"
+
+    def pick_bits(self, names: Sequence[str], bits: str) -> str:
+        """The names whose 1-based position is a bit set in `bits` (a BIGINT from `bit_set`), in
+        order; [] for 0, NULL for NULL."""
+        table = self.string_array([string_literal(n) for n in names])
+        count = len(names)
+        if self.name == "duckdb":
+            chosen = f"list_filter(range(1, {count + 1}), lambda p: ({bits} >> p) & 1 = 1)"
+            return f"list_transform({chosen}, lambda p: {table}[p])"
+        chosen = f"filter(sequence(1, {count}), p -> (shiftright({bits}, p) & 1) = 1)"
+        return f"transform({chosen}, p -> element_at({table}, p))"
 
     def json_valid(self, text: str) -> str:
         """TRUE when the text is one JSON value (in the engine's parser's judgement)."""

@@ -31,8 +31,8 @@ from vertebro.batch.facts_table import ARROW_TYPES
 Columns = tuple[tuple[str, SqlType], ...]
 
 # Columns of the lines relation: where a line (or bundle entry) is (the file's number and the
-# line's), its case when the input says so, its text.
-LINE_COLUMNS = "file, line_no, grp, text"
+# line's), its case when the input says so, the entry's fullUrl (bundles only), its text.
+LINE_COLUMNS = "file, line_no, grp, url, text"
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,8 +68,9 @@ class Engine(Protocol):
         self, files: Sequence[InputFile], rtype: str, shape: Mapping[str, JsonShape]
     ) -> str | None:
         """A faster relation like `lines`, already parsed: file, line_no (the record's number,
-        for order only), grp, rtype and r, for NDJSON files of one resource type; lines that
-        are not such a resource have a NULL rtype. None when the engine has no such reader."""
+        for order only), grp, url, rtype and r, for NDJSON files of one resource type; lines
+        that are not such a resource have a NULL rtype. None when the engine has no such
+        reader."""
         ...
 
     def rows(self, sql: str) -> list[tuple[Any, ...]]:
@@ -132,7 +133,8 @@ class DuckDbEngine:
                 parts.append(
                     f"SELECT CAST({item.number} AS BIGINT) AS file, "
                     "CAST(ordinality AS BIGINT) AS line_no, "
-                    f"CAST(NULL AS VARCHAR) AS grp, line AS text FROM read_csv({path}, "
+                    "CAST(NULL AS VARCHAR) AS grp, CAST(NULL AS VARCHAR) AS url, "
+                    f"line AS text FROM read_csv({path}, "
                     "columns={'line': 'VARCHAR'}, delim='\x01', quote='', escape='', "
                     "header=false, auto_detect=false, strict_mode=false, "
                     "max_line_size=1000000000) WITH ORDINALITY"
@@ -161,7 +163,8 @@ class DuckDbEngine:
         fields = ", ".join(f'"{k}" := j."{k}"' for k in shape)
         parts = [
             f"SELECT CAST({f.number} AS BIGINT) AS file, CAST(j.ordinality AS BIGINT) AS line_no, "
-            f"CAST(NULL AS VARCHAR) AS grp, j.resourceType AS rtype, struct_pack({fields}) AS r "
+            "CAST(NULL AS VARCHAR) AS grp, CAST(NULL AS VARCHAR) AS url, "
+            f"j.resourceType AS rtype, struct_pack({fields}) AS r "
             f"FROM read_json({string_literal(f.path)}, format='newline_delimited', "
             f"columns={spec}, ignore_errors=true, maximum_object_size=1000000000) "
             "WITH ORDINALITY AS j"
@@ -210,22 +213,28 @@ class DuckDbEngine:
 
 
 def _duckdb_bundle(path: str, number: int, stem: str) -> str:
-    """The entries of a bundle file (or the one resource it holds), numbered from 1."""
+    """The entries of a bundle file (or the one resource, or bad text, it holds), numbered
+    from 1, with their fullUrl."""
     content = "t.content"
-    is_bundle = f"json_extract_string({content}, '$.resourceType') = 'Bundle'"
+    bundle = (
+        f"json_valid({content}) AND json_extract_string({content}, '$.resourceType') = 'Bundle'"
+    )
+    entry = (
+        "lambda x: {'url': json_extract_string(x, '$.fullUrl'), "
+        "'text': CAST(json_extract(x, '$.resource') AS VARCHAR)}"
+    )
     entries = (
-        f"CASE WHEN NOT json_valid({content}) THEN [CAST({content} AS JSON)] "
-        f"WHEN {is_bundle} THEN json_extract({content}, '$.entry[*].resource') "
-        f"ELSE [CAST({content} AS JSON)] END"
+        f"CASE WHEN {bundle} THEN list_transform(json_extract({content}, '$.entry[*]'), "
+        f"{entry}) ELSE [{{'url': CAST(NULL AS VARCHAR), 'text': {content}}}] END"
     )
     case_id = (
-        f"coalesce(CASE WHEN json_valid({content}) AND {is_bundle} THEN "
+        f"coalesce(CASE WHEN {bundle} THEN "
         f"NULLIF(trim(json_extract_string({content}, '$.id')), '') END, {stem})"
     )
     return (
         f"SELECT CAST({number} AS BIGINT) AS file, CAST(e.pos AS BIGINT) AS line_no, "
-        f"{case_id} AS grp, "
-        f"CAST(e.x AS VARCHAR) AS text FROM read_text({path}) AS t "
+        f"{case_id} AS grp, NULLIF(trim(e.x.url), '') AS url, e.x.text AS text "
+        f"FROM read_text({path}) AS t "
         f"CROSS JOIN LATERAL unnest({entries}) WITH ORDINALITY AS e(x, pos)"
     )
 
@@ -286,6 +295,7 @@ class SparkEngine:
                 f"{_spark_file_number(plain)} AS file",
                 "monotonically_increasing_id() AS line_no",
                 "CAST(NULL AS STRING) AS grp",
+                "CAST(NULL AS STRING) AS url",
                 "value AS text",
             )
             name = f"ndjson_lines_{self._sources}"
@@ -302,12 +312,14 @@ class SparkEngine:
             parts.append(
                 "SELECT file, CAST(e.pos + 1 AS BIGINT) AS line_no, "
                 "coalesce(CASE WHEN b.resourceType = 'Bundle' THEN NULLIF(trim(b.id), '') END, "
-                f"CASE {stems} END) AS grp, "
-                "e.x AS text FROM (SELECT file, content, from_json(content, "
-                "'resourceType STRING, id STRING, entry ARRAY<STRUCT<resource: STRING>>') AS b "
+                f"CASE {stems} END) AS grp, NULLIF(trim(e.x.fullUrl), '') AS url, "
+                "e.x.resource AS text FROM (SELECT file, content, from_json(content, "
+                "'resourceType STRING, id STRING, "
+                "entry ARRAY<STRUCT<fullUrl: STRING, resource: STRING>>') AS b "
                 f"FROM bundle_files_{self._sources}) AS f LATERAL VIEW posexplode(CASE WHEN "
-                "b.resourceType = 'Bundle' "
-                "THEN transform(b.entry, x -> x.resource) ELSE array(content) END) e AS pos, x"
+                "b.resourceType = 'Bundle' THEN b.entry "
+                "ELSE array(named_struct('fullUrl', CAST(NULL AS STRING), 'resource', content)) "
+                "END) e AS pos, x"
             )
         return "(" + " UNION ALL ".join(parts) + ") AS lines"
 

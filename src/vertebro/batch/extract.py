@@ -14,10 +14,18 @@ is affirmed anywhere wins; otherwise the reading tied to the request wins, then 
 one (not for facts that say what something is); otherwise the fact stays unknown. Text read by
 the note reader joins as readings of their own rank (`NOTE_READINGS`).
 
-Not covered (the per-case reader reads them; the batch leaves the fact unknown): contained
-resources (a contained Medication) and urn:uuid references, the PAS requestedService
-extension, requests found only in text, the patient a bundle's request names when a bundle
-holds several patients, and the narrative (`text.div`) of reports that have no other text.
+References resolve as the reader's bundle index resolves them: by type and id, and in a
+bundle also by fullUrl (`urn:uuid:` references, entries without an id: `d_url`); a '#id'
+reference names a contained resource (a contained Medication). The PAS requestedService
+extension of a Claim item adds the levels of the ServiceRequest it names. Reports, documents
+and Compositions go whole to the note reader with the Binaries their attachments may name, so
+their narrative (`text.div`) and attachments are read as the reader reads them.
+
+Not covered (the per-case reader reads them; the batch does not): requests found only in text,
+the patient a bundle's request names when a bundle holds several patients (the batch reads
+every resource of a bundle as the case's), and a reference that names a resource of another
+type than the one expected (a reason that is an Observation, a requestedService that is not a
+ServiceRequest).
 """
 
 from __future__ import annotations
@@ -50,6 +58,8 @@ CODING: dict[str, JsonShape] = {"system": S, "code": S, "display": S}
 CONCEPT: dict[str, JsonShape] = {"coding": [CODING], "text": S}
 REF: dict[str, JsonShape] = {"reference": S}
 PERIOD: dict[str, JsonShape] = {"start": S, "end": S}
+# A resource contained in a medicine's request or statement, as '#id' references read it.
+CONTAINED_MEDICATION: dict[str, JsonShape] = {"id": S, "code": CONCEPT}
 
 # The elements each resource type is read for.
 SCHEMAS: Mapping[str, Mapping[str, JsonShape]] = {
@@ -67,6 +77,7 @@ SCHEMAS: Mapping[str, Mapping[str, JsonShape]] = {
                 "bodySite": CONCEPT,
                 "subSite": [CONCEPT],
                 "diagnosisSequence": [INT],
+                "extension": [{"url": S, "valueReference": REF}],
             }
         ],
         "diagnosis": [
@@ -122,6 +133,7 @@ SCHEMAS: Mapping[str, Mapping[str, JsonShape]] = {
         "subject": REF,
         "medicationCodeableConcept": CONCEPT,
         "medicationReference": REF,
+        "contained": [CONTAINED_MEDICATION],
         "authoredOn": S,
         "dosageInstruction": [{"timing": {"repeat": {"boundsPeriod": PERIOD}}}],
         "dispenseRequest": {
@@ -135,6 +147,7 @@ SCHEMAS: Mapping[str, Mapping[str, JsonShape]] = {
         "subject": REF,
         "medicationCodeableConcept": CONCEPT,
         "medicationReference": REF,
+        "contained": [CONTAINED_MEDICATION],
         "effectivePeriod": PERIOD,
         "effectiveDateTime": S,
     },
@@ -148,8 +161,10 @@ SCHEMAS: Mapping[str, Mapping[str, JsonShape]] = {
         "performedDateTime": S,
     },
 }
-# Resource types whose text goes to the note reader (read whole, not through a schema).
-TEXT_TYPES = ("DocumentReference", "DiagnosticReport")
+# Resource types whose text goes to the note reader (read whole, not through a schema), and
+# the types kept whole: those and the Binaries their attachments may name.
+TEXT_TYPES = ("DocumentReference", "DiagnosticReport", "Composition")
+TEXT_KEPT = (*TEXT_TYPES, "Binary")
 SUBJECT = {"Claim": "patient"}  # the element naming the patient, where it is not `subject`
 
 # The readings table: one row per reading, one value column per kind of value.
@@ -168,7 +183,8 @@ READING_COLUMNS: tuple[tuple[str, SqlType], ...] = (
 )
 NOTE_READINGS = "note_readings"
 
-_VALUE_COLUMN = {
+# The column of the readings table holding a value of each type of fact.
+VALUE_COLUMN = {
     FactType.BOOLEAN: "b",
     FactType.CHOICE: "s",
     FactType.NUMBER: "n",
@@ -178,6 +194,8 @@ _VALUE_COLUMN = {
 }
 _DATE_PATTERN = "^[0-9]{4}-[0-9]{2}-[0-9]{2}(T[0-9:.]+(Z|[+-][0-9]{2}:[0-9]{2})?)?$"
 _ID = "([A-Za-z0-9.-]{1,64})(/_history/[^/]*)?$"
+# An attachment url naming a Binary by type and id (group 2), in a resource's JSON text.
+_BINARY_URL = '"url"[ ]*:[ ]*"([^"]*/)?Binary/([-A-Za-z0-9.]{1,64})(/_history/[^"]*)?"'
 # The facts a Condition (or a diagnosis a request names) gives; several per case are merged.
 CONDITION_FACTS = frozenset(
     {
@@ -206,14 +224,19 @@ WIDE_FACTS: Mapping[str, tuple[str, str]] = {
     "conservative_treatment.duration_weeks": ("w_duration", "w.w_duration"),
 }
 _SACRUM = LEVEL_ORDER.index("sacrum") + 1
+# The columns naming where a row was read (input file, line), and the case it belongs to.
+_LINE: tuple[tuple[str, SqlType], ...] = (("file", INT), ("line_no", INT))
+_OWNED_LINE: tuple[tuple[str, SqlType], ...] = (("pid", S), *_LINE)
 
 
 @dataclass(frozen=True, slots=True)
 class Stage:
-    """One statement: a table to materialise from a query."""
+    """One statement: a table to materialise from a query, or a view (`view`: a query read
+    where it is used, for a step that would only copy rows)."""
 
     name: str
     sql: str
+    view: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,10 +255,15 @@ class RunDates:
 class Extraction:
     """The SQL of the set-based reader for one dialect and the resource types present."""
 
-    def __init__(self, dialect: Dialect, types: set[str], dates: RunDates) -> None:
+    def __init__(
+        self, dialect: Dialect, types: set[str], dates: RunDates, bundles: bool = False
+    ) -> None:
         self.d = dialect
         self.types = types
         self.dates = dates
+        # Whether the input holds bundles, whose entries may be named by their fullUrl
+        # (urn:uuid:...) rather than by type and id.
+        self.bundles = bundles
         self._concepts: dict[str, list[tuple[str, str]]] = {}
         self._pivoted: set[str] = set()
         self._note_facts: set[str] = set()
@@ -269,6 +297,47 @@ class Extraction:
             f"ELSE NULLIF(regexp_extract({text}, {pattern}, 2), '') END"
         )
 
+    def _rid(self, alias: str, rtype: str) -> str:
+        """What references resolve to for a resource of `rtype` (`alias.r`, `alias.url`): its
+        id; in a bundle, for an entry without one, the id its fullUrl ends in, else the fullUrl
+        itself (bundle.BundleIndex names entries by all three)."""
+        own = self._s(self._f(f"{alias}.r", "id"))
+        if not self.bundles:
+            return own
+        return f"coalesce({own}, {self._ref_id(f'{alias}.url', rtype)}, {alias}.url)"
+
+    def _resolve(self, ref: str, rtype: str, alias: str, joins: list[str]) -> str:
+        """The `_rid` of the `rtype` resource a reference (`ref`, an element of a row of
+        `alias`) names: in a bundle first by fullUrl (urn:uuid references), then by type and
+        id. Adds the join it needs (on `d_url`) to `joins`."""
+        by_id = self._ref_id(ref, rtype)
+        if not self.bundles:
+            return by_id
+        u = f"u{len(joins)}"
+        target = f"regexp_replace(trim({ref}), '/_history/.*$', '')"
+        joins.append(
+            f"LEFT JOIN d_url {u} ON {u}.file = {alias}.file AND {u}.url = {target} "
+            f"AND {u}.rtype = {string_literal(rtype)}"
+        )
+        return f"coalesce({u}.rid, {by_id})"
+
+    def _urls(self) -> str:
+        """d_url: each bundle entry of a type references are resolved to, by fullUrl (the
+        first entry with that fullUrl in its bundle, as the reader's index keeps it)."""
+        targets = [t for t in ("Condition", "Medication", "ServiceRequest") if self._has(t)]
+        columns = (("file", INT), ("url", S), ("rtype", S), ("rid", S))
+        if not targets:
+            return self._empty(columns)
+        union = " UNION ALL ".join(
+            f"SELECT x.file, x.line_no, x.url, {string_literal(t)} AS rtype, "
+            f"{self._rid('x', t)} AS rid FROM src_{t} x WHERE x.url IS NOT NULL"
+            for t in targets
+        )
+        return (
+            "SELECT file, url, min_by(rtype, line_no) AS rtype, min_by(rid, line_no) AS rid "
+            f"FROM ({union}) AS u GROUP BY file, url"
+        )
+
     def _pid_of(self, rtype: str, alias: str) -> str:
         """The case a resource belongs to: its bundle, else the patient it names."""
         if rtype == "Patient":
@@ -276,12 +345,21 @@ class Extraction:
         ref = self._f(f"{alias}.r", SUBJECT.get(rtype, "subject"), "reference")
         return f"coalesce({alias}.grp, {self._ref_id(ref, 'Patient')})"
 
-    def _each(self, source: str, array: str, *, position: bool = False, keep: str = "") -> str:
-        """`source` ("table alias") with one row per element of `array` as x (and its pos),
-        keeping the alias's file, line_no, grp and r (and `keep`)."""
-        alias = source.split()[-1]
-        columns = f"{alias}.file, {alias}.line_no, {alias}.grp, {alias}.r{keep}"
-        return self.d.exploded(source, columns, array, "x", "pos" if position else None)
+    def _owned(self, rtype: str, alias: str) -> str:
+        """The select list of a resource's case and where it was read: pid, file, line_no."""
+        return f"{self._pid_of(rtype, alias)} AS pid, {alias}.file, {alias}.line_no"
+
+    def _each(self, rtype: str, alias: str, *path: str, position: bool = False) -> str:
+        """The resources of `rtype` with one row per element of the array at `path`, as x (and
+        its pos), with their file, line_no, grp, url and r: a derived table called `alias`."""
+        columns = "s.file, s.line_no, s.grp, s.url, s.r"
+        array = self._f("s.r", *path)
+        rows = self.d.exploded(f"src_{rtype} s", columns, array, "x", "pos" if position else None)
+        return f"{rows} AS {alias}"
+
+    def _union(self, parts: list[str], columns: tuple[tuple[str, SqlType], ...]) -> str:
+        """The parts' rows together; no rows (of these columns) when there is no part."""
+        return " UNION ALL ".join(parts) or self._empty(columns)
 
     def _key(self, expr: str, lookup: str, frm: str) -> str:
         """The lookup key of a concept (a hash of the struct), noting where the lookup finds it."""
@@ -325,7 +403,7 @@ class Extraction:
         rank: Rank = Rank.CODED,
     ) -> str:
         """The select list of one reading; `value` None is a suspected (unknown) reading."""
-        column = _VALUE_COLUMN[CATALOGUE[fact].type]
+        column = VALUE_COLUMN[CATALOGUE[fact].type]
         cells = {name: self.d.null(kind) for name, kind in READING_COLUMNS}
         cells["pid"] = pid
         cells["fact"] = string_literal(fact)
@@ -345,11 +423,11 @@ class Extraction:
         d, f = self.d, self._f
         stages = [Stage("f_patient", self._patients())]
         items = []
-        claim_items = self._each("src_Claim c", f("c.r", "item"), position=True) + " AS c"
+        claim_items = self._each("Claim", "c", "item", position=True)
         if self._has("Claim"):
             claim_ok = (
                 f"{self._s(f('c.r', 'use'))} = 'preauthorization' AND "
-                f"{self._not_in(f('c.r', 'status'), requests._SKIPPED_CLAIM_STATUS)}"
+                f"{self._not_in(f('c.r', 'status'), requests.SKIPPED_CLAIM_STATUS)}"
             )
             items.append(
                 f"SELECT {self._pid_of('Claim', 'c')} AS pid, 0 AS src, c.file, c.line_no, "
@@ -360,7 +438,7 @@ class Extraction:
             )
         if self._has("ServiceRequest"):
             orders = "src_ServiceRequest o"
-            sr_ok = self._not_in(f("o.r", "status"), requests._SKIPPED_SR_STATUS)
+            sr_ok = self._not_in(f("o.r", "status"), requests.SKIPPED_SR_STATUS)
             items.append(
                 f"SELECT {self._pid_of('ServiceRequest', 'o')} AS pid, 1 AS src, o.file, "
                 "o.line_no, "
@@ -371,14 +449,13 @@ class Extraction:
         item_cols = (
             ("pid", S),
             ("src", INT),
-            ("file", INT),
-            ("line_no", INT),
+            *_LINE,
             ("pos", INT),
             ("day", SqlType.DATE),
             ("proc_key", INT),
             ("seqs", SqlType.BIGINT_LIST),
         )
-        stages.append(Stage("f_item", " UNION ALL ".join(items) or self._empty(item_cols)))
+        stages.append(Stage("f_item", self._union(items, item_cols)))
         sites = []
         if self._has("Claim"):
             sites.append(
@@ -388,7 +465,7 @@ class Extraction:
             )
             sub_sites = (
                 d.exploded(
-                    claim_items.replace(" AS c", " AS i"),
+                    self._each("Claim", "i", "item", position=True),
                     "i.file, i.line_no, i.pos",
                     f("i.x", "subSite"),
                     "x",
@@ -400,51 +477,91 @@ class Extraction:
                 f"{self._key('s.x', 'lk_levels', sub_sites)} AS key FROM {sub_sites}"
             )
         if self._has("ServiceRequest"):
-            order_sites = self._each("src_ServiceRequest o", f("o.r", "bodySite")) + " AS o"
+            order_sites = self._each("ServiceRequest", "o", "bodySite")
             sites.append(
                 f"SELECT o.file, o.line_no, CAST(0 AS BIGINT) AS pos, "
                 f"{self._key('o.x', 'lk_levels', order_sites)} AS key FROM {order_sites}"
             )
-        site_cols = (("file", INT), ("line_no", INT), ("pos", INT), ("key", INT))
-        stages.append(Stage("f_site", " UNION ALL ".join(sites) or self._empty(site_cols)))
+        site_cols = (*_LINE, ("pos", INT), ("key", INT))
+        stages.append(Stage("f_site", self._union(sites, site_cols)))
+        stages.append(Stage("f_service_site", self._service_sites(site_cols)))
         links = []
         if self._has("Claim"):
-            diagnoses = self._each("src_Claim c", f("c.r", "diagnosis")) + " AS c"
+            diagnoses = self._each("Claim", "c", "diagnosis")
+            joins: list[str] = []
+            cond_id = self._resolve(
+                f("c.x", "diagnosisReference", "reference"), "Condition", "c", joins
+            )
             links.append(
                 f"SELECT c.file, c.line_no, {f('c.x', 'sequence')} AS seq, "
                 f"{self._key(f('c.x', 'diagnosisCodeableConcept'), 'lk_condition', diagnoses)} "
-                "AS concept_key, "
-                f"{self._ref_id(f('c.x', 'diagnosisReference', 'reference'), 'Condition')} AS "
-                "cond_id "
-                f"FROM {diagnoses}"
+                f"AS concept_key, {cond_id} AS cond_id FROM {diagnoses} {' '.join(joins)}"
             )
         if self._has("ServiceRequest"):
-            reasons = self._each("src_ServiceRequest o", f("o.r", "reasonCode")) + " AS o"
+            reasons = self._each("ServiceRequest", "o", "reasonCode")
             links.append(
                 "SELECT o.file, o.line_no, CAST(NULL AS BIGINT) AS seq, "
                 f"{self._key('o.x', 'lk_condition', reasons)} AS concept_key, "
                 f"{d.null(S)} AS cond_id FROM {reasons}"
             )
-            references = self._each("src_ServiceRequest o", f("o.r", "reasonReference")) + " AS o"
+            references = self._each("ServiceRequest", "o", "reasonReference")
+            joins = []
+            cond_id = self._resolve(f("o.x", "reference"), "Condition", "o", joins)
             links.append(
                 "SELECT o.file, o.line_no, CAST(NULL AS BIGINT) AS seq, "
-                f"CAST(NULL AS BIGINT) AS concept_key, "
-                f"{self._ref_id(f('o.x', 'reference'), 'Condition')} AS cond_id FROM {references}"
+                f"CAST(NULL AS BIGINT) AS concept_key, {cond_id} AS cond_id "
+                f"FROM {references} {' '.join(joins)}"
             )
         link_cols = (
-            ("file", INT),
-            ("line_no", INT),
+            *_LINE,
             ("seq", INT),
             ("concept_key", INT),
             ("cond_id", S),
         )
-        stages.append(Stage("f_link", " UNION ALL ".join(links) or self._empty(link_cols)))
+        stages.append(Stage("f_link", self._union(links, link_cols)))
+        if self.bundles:
+            stages.insert(0, Stage("d_url", self._urls()))
         stages += self._conditions()
         stages += self._observations()
         stages += self._encounters()
         stages += self._medications()
         stages += self._procedures()
         return stages
+
+    def _service_sites(self, columns: tuple[tuple[str, SqlType], ...]) -> str:
+        """The body sites of the ServiceRequest a Claim item's PAS requestedService extension
+        names (requests.REQUESTED_SERVICE), per item: their levels join the item's own."""
+        if not (self._has("Claim") and self._has("ServiceRequest")):
+            return self._empty(columns)
+        d, f = self.d, self._f
+        extensions = (
+            d.exploded(
+                self._each("Claim", "i", "item", position=True),
+                f"i.file, i.line_no, i.pos, {self._pid_of('Claim', 'i')} AS pid",
+                f("i.x", "extension"),
+                "e",
+            )
+            + " AS e"
+        )
+        joins: list[str] = []
+        wanted = self._resolve(
+            f("e.e", "valueReference", "reference"), "ServiceRequest", "e", joins
+        )
+        named = (
+            f"SELECT e.file, e.line_no, e.pos, e.pid, {wanted} AS rid FROM {extensions} "
+            f"{' '.join(joins)} WHERE trim({f('e.e', 'url')}) LIKE "
+            f"{string_literal('%' + requests.REQUESTED_SERVICE)}"
+        )
+        order_sites = self._each("ServiceRequest", "o", "bodySite")
+        sites = (
+            f"SELECT {self._pid_of('ServiceRequest', 'o')} AS pid, "
+            f"{self._rid('o', 'ServiceRequest')} AS rid, "
+            f"{self._key('o.x', 'lk_levels', order_sites)} AS key FROM {order_sites}"
+        )
+        return (
+            "SELECT n.file, n.line_no, CAST(n.pos AS BIGINT) AS pos, s.key "
+            f"FROM ({named}) AS n JOIN ({sites}) AS s ON s.pid = n.pid AND s.rid = n.rid"
+        )
 
     def _patients(self) -> str:
         f = self._f
@@ -462,9 +579,7 @@ class Extraction:
     def _conditions(self) -> list[Stage]:
         f = self._f
         cols = (
-            ("pid", S),
-            ("file", INT),
-            ("line_no", INT),
+            *_OWNED_LINE,
             ("id", S),
             ("code_key", INT),
             ("clin_key", INT),
@@ -475,7 +590,7 @@ class Extraction:
         if not self._has("Condition"):
             return [
                 Stage("f_cond", self._empty(cols)),
-                Stage("f_cond_site", self._empty((("file", INT), ("line_no", INT), ("key", INT)))),
+                Stage("f_cond_site", self._empty((*_LINE, ("key", INT)))),
             ]
         onset = (
             f"coalesce({self._date(f('c.r', 'onsetDateTime'))}, "
@@ -483,8 +598,8 @@ class Extraction:
         )
         source = "src_Condition c"
         cond = (
-            f"SELECT {self._pid_of('Condition', 'c')} AS pid, c.file, c.line_no, "
-            f"{self._s(f('c.r', 'id'))} AS id, "
+            f"SELECT {self._owned('Condition', 'c')}, "
+            f"{self._rid('c', 'Condition')} AS id, "
             f"{self._key(f('c.r', 'code'), 'lk_condition', source)} AS code_key, "
             f"{self._key(f('c.r', 'clinicalStatus'), 'lk_status', source)} AS clin_key, "
             f"{self._key(f('c.r', 'verificationStatus'), 'lk_status', source)} AS ver_key, "
@@ -493,7 +608,7 @@ class Extraction:
             f"FROM {source}"
         )
         self._concepts.setdefault("lk_reason", []).append((f("c.r", "code"), source))
-        sites = self._each("src_Condition c", f("c.r", "bodySite")) + " AS c"
+        sites = self._each("Condition", "c", "bodySite")
         site = (
             f"SELECT c.file, c.line_no, {self._key('c.x', 'lk_spinal', sites)} AS key FROM {sites}"
         )
@@ -502,9 +617,7 @@ class Extraction:
     def _observations(self) -> list[Stage]:
         f = self._f
         cols = (
-            ("pid", S),
-            ("file", INT),
-            ("line_no", INT),
+            *_OWNED_LINE,
             ("status", S),
             ("code_key", INT),
             ("day", SqlType.DATE),
@@ -525,7 +638,7 @@ class Extraction:
             Stage(
                 "f_obs",
                 (
-                    f"SELECT {self._pid_of('Observation', 'o')} AS pid, o.file, o.line_no, "
+                    f"SELECT {self._owned('Observation', 'o')}, "
                     f"{self._s(f('o.r', 'status'))} AS status, "
                     f"{self._key(f('o.r', 'code'), 'lk_pain_score', source)} AS code_key, "
                     f"{day} AS day, {value} AS value FROM {source}"
@@ -536,17 +649,14 @@ class Extraction:
     def _encounters(self) -> list[Stage]:
         d, f = self.d, self._f
         cols = (
-            ("pid", S),
-            ("file", INT),
-            ("line_no", INT),
+            *_OWNED_LINE,
             ("status", S),
             ("class_key", INT),
             ("start", SqlType.DATE),
             ("finish", SqlType.DATE),
         )
         reason_cols = (
-            ("file", INT),
-            ("line_no", INT),
+            *_LINE,
             ("concept_key", INT),
             ("cond_id", S),
             ("use_key", INT),
@@ -558,28 +668,31 @@ class Extraction:
             ]
         source = "src_Encounter e"
         enc = (
-            f"SELECT {self._pid_of('Encounter', 'e')} AS pid, e.file, e.line_no, "
+            f"SELECT {self._owned('Encounter', 'e')}, "
             f"{self._s(f('e.r', 'status'))} AS status, "
             f"{self._key(f('e.r', 'class'), 'lk_inpatient', source)} AS class_key, "
             f"{self._date(f('e.r', 'period', 'start'))} AS start, "
             f"{self._date(f('e.r', 'period', 'end'))} AS finish FROM {source}"
         )
-        codes = self._each("src_Encounter e", f("e.r", "reasonCode")) + " AS e"
-        references = self._each("src_Encounter e", f("e.r", "reasonReference")) + " AS e"
-        diagnoses = self._each("src_Encounter e", f("e.r", "diagnosis")) + " AS e"
+        codes = self._each("Encounter", "e", "reasonCode")
+        references = self._each("Encounter", "e", "reasonReference")
+        diagnoses = self._each("Encounter", "e", "diagnosis")
         no_key = "CAST(NULL AS BIGINT)"
+        by_reference: list[str] = []
+        by_diagnosis: list[str] = []
+        reason_id = self._resolve(f("e.x", "reference"), "Condition", "e", by_reference)
+        diagnosis_id = self._resolve(
+            f("e.x", "condition", "reference"), "Condition", "e", by_diagnosis
+        )
         reasons = " UNION ALL ".join(
             [
                 f"SELECT e.file, e.line_no, {self._key('e.x', 'lk_reason', codes)} AS concept_key, "
                 f"{d.null(S)} AS cond_id, {no_key} AS use_key FROM {codes}",
-                f"SELECT e.file, e.line_no, {no_key} AS concept_key, "
-                f"{self._ref_id(f('e.x', 'reference'), 'Condition')} AS cond_id, {no_key} AS "
-                "use_key "
-                f"FROM {references}",
-                f"SELECT e.file, e.line_no, {no_key} AS concept_key, "
-                f"{self._ref_id(f('e.x', 'condition', 'reference'), 'Condition')} AS cond_id, "
+                f"SELECT e.file, e.line_no, {no_key} AS concept_key, {reason_id} AS cond_id, "
+                f"{no_key} AS use_key FROM {references} {' '.join(by_reference)}",
+                f"SELECT e.file, e.line_no, {no_key} AS concept_key, {diagnosis_id} AS cond_id, "
                 f"{self._key(f('e.x', 'use'), 'lk_admission_role', diagnoses)} AS use_key "
-                f"FROM {diagnoses}",
+                f"FROM {diagnoses} {' '.join(by_diagnosis)}",
             ]
         )
         return [Stage("f_enc", enc), Stage("f_enc_reason", reasons)]
@@ -587,9 +700,7 @@ class Extraction:
     def _medications(self) -> list[Stage]:
         d, f = self.d, self._f
         cols = (
-            ("pid", S),
-            ("file", INT),
-            ("line_no", INT),
+            *_OWNED_LINE,
             ("kind", S),
             ("status", S),
             ("intent", S),
@@ -605,76 +716,89 @@ class Extraction:
         parts = []
         if self._has("MedicationRequest"):
             source = "src_MedicationRequest m"
+            joins: list[str] = []
             supply = f("m.r", "dispenseRequest", "expectedSupplyDuration")
             unit = (
                 f"lower(coalesce({self._s(f(supply, 'code'))}, {self._s(f(supply, 'unit'))}, ''))"
             )
-            dosages = self._each(
-                "src_MedicationRequest m2", f("m2.r", "dosageInstruction"), position=True
-            )
+            dosages = self._each("MedicationRequest", "di", "dosageInstruction", position=True)
             bounds = f("di.x", "timing", "repeat", "boundsPeriod")
             first_bounds = (
                 "SELECT file, line_no, min_by(start, pos) AS start, min_by(finish, pos) AS finish "
                 f"FROM (SELECT di.file, di.line_no, di.pos, {self._date(f(bounds, 'start'))} AS "
                 "start, "
-                f"{self._date(f(bounds, 'end'))} AS finish FROM {dosages} AS di) AS b "
+                f"{self._date(f(bounds, 'end'))} AS finish FROM {dosages}) AS b "
                 "WHERE start IS NOT NULL GROUP BY file, line_no"
             )
             parts.append(
-                f"SELECT {self._pid_of('MedicationRequest', 'm')} AS pid, m.file, m.line_no, "
+                f"SELECT {self._owned('MedicationRequest', 'm')}, "
                 "'MedicationRequest' AS kind, "
                 f"{self._s(f('m.r', 'status'))} AS status, {self._s(f('m.r', 'intent'))} AS "
                 "intent, "
-                f"{self._key(f('m.r', 'medicationCodeableConcept'), 'lk_medicine', source)} "
-                "AS concept_key, "
-                f"{self._ref_id(f('m.r', 'medicationReference', 'reference'), 'Medication')} AS "
-                "med_id, "
-                f"b.start AS start, b.finish AS finish, "
+                f"{self._medicine(source, joins)}, b.start AS start, b.finish AS finish, "
                 f"{self._date(f('m.r', 'authoredOn'))} AS authored, "
                 f"{f(supply, 'value')} AS supply_value, {unit} AS supply_unit, "
                 f"{f('m.r', 'dispenseRequest', 'numberOfRepeatsAllowed')} AS repeats "
                 f"FROM {source} LEFT JOIN ({first_bounds}) AS b "
-                "ON b.file = m.file AND b.line_no = m.line_no"
+                f"ON b.file = m.file AND b.line_no = m.line_no {' '.join(joins)}"
             )
         if self._has("MedicationStatement"):
             source = "src_MedicationStatement m"
+            joins = []
             parts.append(
-                f"SELECT {self._pid_of('MedicationStatement', 'm')} AS pid, m.file, m.line_no, "
+                f"SELECT {self._owned('MedicationStatement', 'm')}, "
                 "'MedicationStatement' AS kind, "
                 f"{self._s(f('m.r', 'status'))} AS status, {d.null(S)} AS intent, "
-                f"{self._key(f('m.r', 'medicationCodeableConcept'), 'lk_medicine', source)} "
-                "AS concept_key, "
-                f"{self._ref_id(f('m.r', 'medicationReference', 'reference'), 'Medication')} AS "
-                "med_id, "
+                f"{self._medicine(source, joins)}, "
                 f"coalesce({self._date(f('m.r', 'effectivePeriod', 'start'))}, "
                 f"{self._date(f('m.r', 'effectiveDateTime'))}) AS start, "
                 f"{self._date(f('m.r', 'effectivePeriod', 'end'))} AS finish, "
                 f"{d.null(SqlType.DATE)} AS authored, {d.null(F)} AS supply_value, "
-                f"{d.null(S)} AS supply_unit, {d.null(INT)} AS repeats FROM {source}"
+                f"{d.null(S)} AS supply_unit, {d.null(INT)} AS repeats FROM {source} "
+                f"{' '.join(joins)}"
             )
-        stages = [Stage("f_med", " UNION ALL ".join(parts) or self._empty(cols))]
+        stages = [Stage("f_med", self._union(parts, cols))]
         if self._has("Medication"):
             source = "src_Medication x"
             stages.append(
                 Stage(
                     "f_medication",
                     (
-                        f"SELECT {self._s(f('x.r', 'id'))} AS id, "
+                        # A bundle's Medication is its own (grp); an export's, anyone's.
+                        f"SELECT x.grp AS pid, {self._rid('x', 'Medication')} AS id, "
                         f"{self._key(f('x.r', 'code'), 'lk_medicine', source)} AS code_key FROM "
                         f"{source}"
                     ),
                 )
             )
         else:
-            stages.append(Stage("f_medication", self._empty((("id", S), ("code_key", INT)))))
+            columns = (("pid", S), ("id", S), ("code_key", INT))
+            stages.append(Stage("f_medication", self._empty(columns)))
         return stages
+
+    def _medicine(self, source: str, joins: list[str]) -> str:
+        """concept_key and med_id of a medicine's request or statement (alias m of `source`),
+        as medication._medication finds the medicine: its medicationCodeableConcept, else the
+        contained resource a '#id' reference names, else the Medication the reference names
+        (whose code f_medication keys)."""
+        d, f = self.d, self._f
+        ref = self._s(f("m.r", "medicationReference", "reference"))
+        wanted = f"regexp_replace({ref}, '^#+', '')"
+        contained = d.first_where(f("m.r", "contained"), f"trim(x.id) = {wanted}")
+        own = self._key(f("m.r", "medicationCodeableConcept"), "lk_medicine", source)
+        inner = self._key(f(f"({contained})", "code"), "lk_medicine", source)
+        local = f"{ref} LIKE '#%'"
+        reference = f("m.r", "medicationReference", "reference")
+        named = self._resolve(reference, "Medication", "m", joins)
+        return (
+            f"coalesce({own}, CASE WHEN {local} THEN {inner} END) AS concept_key, "
+            f"CASE WHEN NOT {local} THEN {named} END AS med_id"
+        )
 
     def _procedures(self) -> list[Stage]:
         f = self._f
         cols = (
-            ("pid", S),
-            ("file", INT),
-            ("line_no", INT),
+            *_OWNED_LINE,
             ("status", S),
             ("code_key", INT),
             ("period_start", SqlType.DATE),
@@ -688,7 +812,7 @@ class Extraction:
             Stage(
                 "f_proc",
                 (
-                    f"SELECT {self._pid_of('Procedure', 'p')} AS pid, p.file, p.line_no, "
+                    f"SELECT {self._owned('Procedure', 'p')}, "
                     f"{self._s(f('p.r', 'status'))} AS status, "
                     f"{self._key(f('p.r', 'code'), 'lk_treatment', source)} AS code_key, "
                     f"{self._date(f('p.r', 'performedPeriod', 'start'))} AS period_start, "
@@ -746,7 +870,7 @@ class Extraction:
             for s in ("r_medicine", "r_procedure", NOTE_READINGS)
         )
         return [
-            Stage("readings", readings),
+            Stage("readings", readings, view=True),
             *self._combine(),
             Stage("m_sets", self._sets(set_readings)),
         ]
@@ -780,36 +904,50 @@ class Extraction:
                 "WHERE p.procedure IS NOT NULL AND i.pid IS NOT NULL"
             ),
         )
+
+        def levels_of(sites: str) -> str:
+            """(file, line_no, pos, lv): the level positions each item's body sites name."""
+            named = (
+                f"(SELECT s.file, s.line_no, s.pos, l.levels FROM {sites} s "
+                "JOIN lk_levels l ON l.key = s.key) AS s"
+            )
+            return d.exploded(named, "s.file, s.line_no, s.pos", "s.levels", "lv")
+
         code_levels = d.exploded("d_item i", "i.file, i.line_no, i.pos", "i.code_levels", "lv")
-        site_levels = d.exploded(
-            "(SELECT s.file, s.line_no, s.pos, l.levels FROM f_site s "
-            "JOIN lk_levels l ON l.key = s.key) AS s",
-            "s.file, s.line_no, s.pos",
-            "s.levels",
-            "lv",
-        )
         positions = (
             f"SELECT c.file, c.line_no, c.pos, CAST(c.lv AS BIGINT) AS lv FROM {code_levels} AS c "
             "UNION ALL SELECT v.file, v.line_no, v.pos, CAST(v.lv AS BIGINT) AS lv FROM "
-            f"{site_levels} AS v"
+            f"{levels_of('f_site')} AS v"
         )
-        # An item of sacroplasty with no level treats the sacrum.
+        service_levels = levels_of("f_service_site")
+        # An item of sacroplasty with no level of its own treats the sacrum; the levels of the
+        # ServiceRequest a PAS item names are added after that (requests._read_claim).
         item_levels = (
             "SELECT i.pid, i.procedure, i.k, coalesce(x.lv, CASE WHEN i.procedure = "
             f"{string_literal(Procedure.SACROPLASTY.value)} THEN CAST({_SACRUM} AS BIGINT) END) "
             f"AS lv FROM d_item i LEFT JOIN ({positions}) AS x "
-            "ON x.file = i.file AND x.line_no = i.line_no AND x.pos = i.pos"
+            "ON x.file = i.file AND x.line_no = i.line_no AND x.pos = i.pos "
+            "UNION ALL SELECT i.pid, i.procedure, i.k, CAST(v.lv AS BIGINT) AS lv "
+            f"FROM d_item i JOIN {service_levels} AS v "
+            "ON v.file = i.file AND v.line_no = i.line_no AND v.pos = i.pos"
         )
-        levels = d.pick(LEVEL_ORDER, d.sorted_set("lv"))
+        # Each request's levels as the bits of a BIGINT, turned into names once per distinct
+        # set of levels (a few hundred in an export) rather than once per request.
+        grouped = (
+            f"SELECT pid, procedure, min(k) AS first, {d.bit_set('lv')} AS bits "
+            f"FROM ({item_levels}) AS l GROUP BY pid, procedure"
+        )
+        names = (
+            f"SELECT bits, {d.pick_bits(LEVEL_ORDER, 'bits')} AS levels FROM "
+            "(SELECT DISTINCT bits FROM g) AS b WHERE bits IS NOT NULL"
+        )
         requests = Stage(
             "d_request",
             (
-                "SELECT pid, CAST(row_number() OVER (PARTITION BY pid ORDER BY first) - 1 AS "
-                "BIGINT) "
-                "AS request_no, procedure, levels FROM ("
-                f"SELECT pid, procedure, min(k) AS first, {levels} AS levels FROM ({item_levels}) "
-                "AS l "
-                "GROUP BY pid, procedure) AS g"
+                f"WITH g AS ({grouped}) "
+                "SELECT g.pid, CAST(row_number() OVER (PARTITION BY g.pid ORDER BY g.first) - 1 "
+                "AS BIGINT) AS request_no, g.procedure, n.levels "
+                f"FROM g LEFT JOIN ({names}) AS n ON n.bits = g.bits"
             ),
         )
         reqdate = Stage(
@@ -891,9 +1029,9 @@ class Extraction:
                 f"{TIED} ELSE 0 END AS prio, (linked OR vertebral OR spinal) AS tied FROM ("
                 "SELECT c.*, (known AND coalesce(verification, '') <> 'entered-in-error') AS ok, "
                 "coalesce(verification, '') = 'refuted' AS refuted, "
-                f"{self._in('verification', condition._SUSPECTED)} AS "
+                f"{self._in('verification', condition.SUSPECTED)} AS "
                 "suspected, "
-                f"{self._in('clinical', condition._NOT_CURRENT)} AS not_current "
+                f"{self._in('clinical', condition.NOT_CURRENT)} AS not_current "
                 "FROM d_condition c) AS x"
             ),
         )
@@ -1017,7 +1155,7 @@ class Extraction:
             "(month(e.anchor) = month(p.birth) AND day(e.anchor) < day(p.birth)) THEN 1 ELSE 0 END"
         )
         sexes = " ".join(
-            f"WHEN {string_literal(k)} THEN {string_literal(v)}" for k, v in patient._SEXES.items()
+            f"WHEN {string_literal(k)} THEN {string_literal(v)}" for k, v in patient.SEXES.items()
         )
         return (
             f"SELECT p.pid, CASE p.gender {sexes} END AS patient__sex, "
@@ -1028,7 +1166,7 @@ class Extraction:
     def _observation_wide(self) -> str:
         """The latest pain score in the episode, and severe pain when it is 7-10
         (observation.py)."""
-        skipped = self._not_in("o.status", observation._SKIPPED_STATUS)
+        skipped = self._not_in("o.status", observation.SKIPPED_STATUS)
         latest = (
             "SELECT o.pid, o.day, o.value, row_number() OVER (PARTITION BY o.pid "
             "ORDER BY o.day DESC, o.file, o.line_no) AS k FROM f_obs o "
@@ -1048,7 +1186,7 @@ class Extraction:
         d = self.d
         anchor_ok = "NOT (e.anchor IS NOT NULL AND n.start IS NOT NULL AND n.start > e.anchor)"
         latest = "coalesce(n.finish, n.start)"
-        early = d.add_days("e.episode_start", str(-encounter._EARLY.days))
+        early = d.add_days("e.episode_start", str(-encounter.EARLY.days))
         in_episode = (
             f"CASE WHEN e.episode_start IS NOT NULL THEN (NOT ({latest} IS NOT NULL AND "
             f"{latest} < {early}) AND {anchor_ok}) ELSE {self._in_window('n.start', 'n.finish')} "
@@ -1057,7 +1195,7 @@ class Extraction:
         admissions = (
             "SELECT n.pid, n.file, n.line_no FROM f_enc n JOIN d_episode e ON e.pid = n.pid "
             "JOIN lk_inpatient c ON c.key = n.class_key WHERE c.inpatient AND "
-            f"{self._not_in('n.status', encounter._SKIPPED_STATUS)} AND "
+            f"{self._not_in('n.status', encounter.SKIPPED_STATUS)} AND "
             f"{in_episode}"
         )
         # Each documented reason: a reasonCode with words, or a Condition the encounter names
@@ -1089,26 +1227,31 @@ class Extraction:
     def _treatment_readings(self) -> list[Stage]:
         d, r = self.d, self._reading
         unit_days = " ".join(
-            f"WHEN {string_literal(u)} THEN {n}" for u, n in medication._UNIT_DAYS.items()
+            f"WHEN {string_literal(u)} THEN {n}" for u, n in medication.UNIT_DAYS.items()
         )
         fills = "(1 + coalesce(m.repeats, 0))"
         raw_days = f"m.supply_value * (CASE m.supply_unit {unit_days} END) * {fills}"
         whole = f"CASE WHEN {raw_days} >= 0 THEN floor({raw_days}) ELSE ceil({raw_days}) END"
+        span = f"CASE WHEN {whole} - 1 > 0 THEN {whole} - 1 ELSE 0 END"
+        # medication._supply_end: a negative or infinite supply gives no end; an end past the
+        # calendar is its last day (elements.shift).
+        finite = "m.supply_value >= 0 AND m.supply_value <= 1.7976931348623157e308"
+        last = d.date_literal(dt.date.max.isoformat())
         supply_end = (
-            f"CASE WHEN m.authored IS NOT NULL AND ({raw_days}) IS NOT NULL THEN "
-            f"{d.add_days('m.authored', f'CASE WHEN {whole} - 1 > 0 THEN {whole} - 1 ELSE 0 END')} "
-            "END"
+            f"CASE WHEN m.authored IS NOT NULL AND ({raw_days}) IS NOT NULL AND {finite} THEN "
+            f"CASE WHEN {span} > {d.days_between('m.authored', last)} THEN {last} "
+            f"ELSE {d.add_days('m.authored', span)} END END"
         )
         is_request = "m.kind = 'MedicationRequest'"
         start = f"CASE WHEN {is_request} AND m.start IS NULL THEN m.authored ELSE m.start END"
         finish = f"CASE WHEN {is_request} AND m.start IS NULL THEN {supply_end} ELSE m.finish END"
-        ongoing = self._in("m.status", medication._ONGOING)
+        ongoing = self._in("m.status", medication.ONGOING)
         skipped = (
             f"(({is_request}) AND "
-            f"({self._in('m.status', medication._REQUEST_SKIPPED)} "
-            f"OR {self._in('m.intent', medication._REQUEST_INTENTS_SKIPPED)})) "
+            f"({self._in('m.status', medication.REQUEST_SKIPPED)} "
+            f"OR {self._in('m.intent', medication.REQUEST_INTENTS_SKIPPED)})) "
             f"OR (NOT ({is_request}) AND "
-            f"{self._in('m.status', medication._STATEMENT_SKIPPED)})"
+            f"{self._in('m.status', medication.STATEMENT_SKIPPED)})"
         )
         medicines = Stage(
             "d_medicine",
@@ -1121,7 +1264,7 @@ class Extraction:
                 "finish, "
                 f"{ongoing} AS ongoing, e.anchor, e.window_start "
                 "FROM f_med m JOIN d_episode e ON e.pid = m.pid "
-                "LEFT JOIN f_medication x ON x.id = m.med_id "
+                "LEFT JOIN f_medication x ON x.id = m.med_id AND (x.pid IS NULL OR x.pid = m.pid) "
                 "JOIN lk_medicine k ON k.key = coalesce(m.concept_key, x.code_key) "
                 f"WHERE NOT ({skipped})) AS y"
             ),
@@ -1134,7 +1277,7 @@ class Extraction:
             f"FROM d_medicine m WHERE m.analgesic AND m.start IS NOT NULL AND {in_window} "
             "UNION ALL SELECT "
             f"{r('medication.blood_thinners', 'm.thinners', pid='m.pid', when='m.anchor')} "
-            f"FROM d_medicine m WHERE {self._in('m.status', medication._CURRENT)} "
+            f"FROM d_medicine m WHERE {self._in('m.status', medication.CURRENT)} "
             f"AND {d.count_where('m.thinners', 'TRUE')} > 0"
         )
         in_progress = "coalesce(p.status, '') = 'in-progress'"
@@ -1149,7 +1292,7 @@ class Extraction:
                 f"{in_progress} AS in_progress, p.period_start IS NOT NULL AS course, e.anchor, "
                 "e.window_start FROM f_proc p JOIN d_episode e ON e.pid = p.pid "
                 "JOIN lk_treatment k ON k.key = p.code_key "
-                f"WHERE {self._in('p.status', procedure._COUNTED_STATUS)} AND NOT "
+                f"WHERE {self._in('p.status', procedure.COUNTED_STATUS)} AND NOT "
                 "k.augmentation "
                 "AND k.modality IS NOT NULL) AS y"
             ),
@@ -1209,16 +1352,45 @@ class Extraction:
         ]
 
     def documents(self) -> str | None:
-        """The resources whose text goes to the note reader: case, JSON text, request date."""
+        """The resources whose text goes to the note reader: case, JSON text, request date,
+        fullUrl (in a bundle)."""
         present = [t for t in TEXT_TYPES if t in self.types]
         if not present:
             return None
         union = " UNION ALL ".join(
-            f"SELECT {self._pid_of(t, 'x')} AS pid, x.text FROM src_{t} x" for t in present
+            f"SELECT {self._pid_of(t, 'x')} AS pid, x.text, x.url, x.file, x.line_no FROM src_{t} x"
+            for t in present
         )
         return (
-            f"SELECT t.pid, t.text, q.request_date FROM ({union}) AS t "
-            "JOIN d_case q ON q.pid = t.pid ORDER BY t.pid"
+            f"SELECT t.pid, t.text, q.request_date, t.url FROM ({union}) AS t "
+            "JOIN d_case q ON q.pid = t.pid ORDER BY t.pid, t.file, t.line_no"
+        )
+
+    def binaries(self) -> str | None:
+        """The Binaries an attachment of a case's documents may name by url (a Binary names
+        no patient): those in the case's bundle, and those of an export whose id a document
+        of the case names ('Binary/id', relative or absolute). Case, fullUrl, JSON text."""
+        present = [t for t in TEXT_TYPES if t in self.types]
+        if "Binary" not in self.types or not present:
+            return None
+        d = self.d
+        named = " UNION ALL ".join(
+            d.exploded(
+                f"src_{t} x",
+                f"{self._pid_of(t, 'x')} AS pid",
+                f"regexp_extract_all(x.text, {string_literal(_BINARY_URL)}, 2)",
+                "bid",
+            )
+            for t in present
+        )
+        own_id = f"trim({d.json_string('b.text', 'id')})"
+        return (
+            "SELECT pid, url, text FROM ("
+            "SELECT b.grp AS pid, b.url, b.text, b.file, b.line_no FROM src_Binary b "
+            "WHERE b.grp IS NOT NULL UNION "
+            "SELECT n.pid, b.url, b.text, b.file, b.line_no "
+            f"FROM ({named}) AS n JOIN src_Binary b ON b.grp IS NULL AND {own_id} = n.bid"
+            ") AS a WHERE pid IN (SELECT pid FROM d_case) ORDER BY pid, file, line_no"
         )
 
     # --- 4. merging readings and the facts table --------------------------------------------
@@ -1243,7 +1415,9 @@ class Extraction:
             for name, spec in CATALOGUE.items()
             if spec.type in (FactType.LEVELS, FactType.CHOICES)
         )
-        keyed = Stage("m_known", f"SELECT * FROM readings WHERE known AND fact NOT IN ({lists})")
+        keyed = Stage(
+            "m_known", f"SELECT * FROM readings WHERE known AND fact NOT IN ({lists})", view=True
+        )
         groups = Stage(
             "m_groups",
             (
@@ -1338,7 +1512,7 @@ class Extraction:
         columns = []
         for name, column, _ in fact_columns():
             if name in present and name not in (PROCEDURE_FACT, LEVELS_FACT):
-                value = _VALUE_COLUMN[CATALOGUE[name].type]
+                value = VALUE_COLUMN[CATALOGUE[name].type]
                 columns.append(
                     f"{d.any_value(f'v.{value}')} FILTER (WHERE v.fact = {string_literal(name)}) "
                     f"AS {column}"

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from vertebro.adapters.fhir import codes
-from vertebro.adapters.fhir.condition import _seventh, _spinal, _type_from_words
+from vertebro.adapters.fhir.condition import is_spinal_site, seventh_character, type_from_words
 from vertebro.adapters.fhir.context import coded_status
 from vertebro.adapters.fhir.elements import (
     codings,
@@ -28,10 +28,11 @@ from vertebro.adapters.fhir.elements import (
     obj,
     string,
 )
-from vertebro.adapters.fhir.encounter import _ADMISSION_ROLES, _inpatient, _kind
-from vertebro.adapters.fhir.medication import _blood_thinner_words
-from vertebro.adapters.fhir.observation import _is_pain_score
-from vertebro.adapters.fhir.procedure import _augmentation, _modality
+from vertebro.adapters.fhir.encounter import ADMISSION_ROLES, is_inpatient, reason_kind
+from vertebro.adapters.fhir.medication import blood_thinner_words
+from vertebro.adapters.fhir.observation import is_pain_score
+from vertebro.adapters.fhir.procedure import earlier_augmentation, treatment_modality
+from vertebro.batch.code_lists import is_official
 from vertebro.batch.dialect import SqlType
 from vertebro.core.levels import ALL_LEVELS, Level
 
@@ -57,15 +58,9 @@ class Lookup:
         return [(key, *self.answer(concept)) for key, concept in concepts]
 
 
-def warm_code_lists() -> None:
-    """Load the official ICD code lists the condition lookup checks codes against."""
-    for system in (codes.System.ICD10CM, codes.System.ICD10):
-        codes.official_title(system, "M80")
-
-
 def _procedure(concept: Any) -> Row:
-    """The procedure a requested item's code names (requests._recognise without the warnings),
-    and the levels its words name."""
+    """The procedure a requested item's code names (as `requests` recognises it, without the
+    warnings), and the levels its words name."""
     found = None
     for coding in codings(concept, ""):
         system = codes.system_of(coding.system)
@@ -99,14 +94,14 @@ def _levels(concept: Any) -> Row:
 
 
 def _condition(concept: Any) -> Row:
-    """The first coding the reader knows (condition._meaning without the warnings)."""
+    """The first coding the reader knows (as `condition` reads it, without the warnings)."""
     for coding in codings(concept, ""):
         system = codes.system_of(coding.system)
         meaning = codes.condition_meaning(system, coding.code) if system else None
         if meaning is None or system is None:
             continue
         icd = system in (codes.System.ICD10CM, codes.System.ICD10)
-        if icd and codes.official_title(system, coding.code) is None:
+        if icd and not is_official(system, coding.code):
             continue
         return (
             True,
@@ -122,8 +117,8 @@ def _condition(concept: Any) -> Row:
             meaning.cord_compression,
             meaning.pain,
             meaning.osteoporosis_only,
-            _seventh(coding),
-            _type_from_words(concept_text(concept) or ""),
+            seventh_character(coding),
+            type_from_words(concept_text(concept) or ""),
         )
     return (False, *([None] * 14))
 
@@ -135,7 +130,7 @@ def _status(concept: Any) -> Row:
 
 def _spinal_site(concept: Any) -> Row:
     site = obj(concept)
-    return (site is not None and _spinal([site]),)
+    return (site is not None and is_spinal_site([site]),)
 
 
 def _reason(concept: Any) -> Row:
@@ -143,34 +138,35 @@ def _reason(concept: Any) -> Row:
     node = obj(concept)
     if node is None:
         return (None, False)
-    return (_kind(node), concept_text(node) is not None)
+    return (reason_kind(node), concept_text(node) is not None)
 
 
 def _medicine(concept: Any) -> Row:
     """Whether a medication is an analgesic, and the blood thinners its words name."""
     words = concept_words(concept)
-    pattern = _blood_thinner_words()
+    pattern = blood_thinner_words()
     thinners = sorted({m.lower() for m in pattern.findall(words)}) if pattern else []
     return (bool(codes.ANALGESIC_WORDS.search(words)), thinners)
 
 
 def _treatment(concept: Any) -> Row:
     """A procedure: physiotherapy or bracing (or neither), and whether it is an augmentation."""
-    return (_modality(concept, concept_words(concept)), _augmentation(concept) is not None)
+    words = concept_words(concept)
+    return (treatment_modality(concept, words), earlier_augmentation(concept) is not None)
 
 
 def _pain_score(concept: Any) -> Row:
-    return (_is_pain_score(concept),)
+    return (is_pain_score(concept),)
 
 
 def _inpatient_class(coding: Any) -> Row:
-    return (_inpatient({"class": coding}),)
+    return (is_inpatient({"class": coding}),)
 
 
 def _admission_role(concept: Any) -> Row:
     """Whether an Encounter.diagnosis use counts as a reason (none given, AD or CC)."""
     roles = {c.code.upper() for c in codings(concept, "")}
-    return (not roles or bool(roles & _ADMISSION_ROLES),)
+    return (not roles or bool(roles & ADMISSION_ROLES),)
 
 
 B, S, SL, IL = SqlType.BOOLEAN, SqlType.STRING, SqlType.STRING_LIST, SqlType.BIGINT_LIST

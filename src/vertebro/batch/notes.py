@@ -20,30 +20,24 @@ from vertebro.adapters.fhir.bundle import BundleIndex
 from vertebro.adapters.fhir.context import ReadContext
 from vertebro.adapters.fhir.documents import document_texts
 from vertebro.adapters.fhir.notes import NoteReader, note_reader, read_texts
-from vertebro.batch.extract import READING_COLUMNS
+from vertebro.batch.extract import READING_COLUMNS, VALUE_COLUMN
 from vertebro.batch.facts_table import to_cell
 from vertebro.core.catalogue import CATALOGUE
-from vertebro.core.facts import FactType
 
 ReadingRow = tuple[object, ...]
-_COLUMN_OF = {
-    FactType.BOOLEAN: "b",
-    FactType.CHOICE: "s",
-    FactType.NUMBER: "n",
-    FactType.DATE: "d",
-    FactType.CHOICES: "l",
-    FactType.LEVELS: "l",
-}
 _INDEX = {name: index for index, (name, _) in enumerate(READING_COLUMNS)}
 
 
 @dataclass(frozen=True, slots=True)
 class Document:
-    """One resource whose text is to be read, with its case and the case's request date."""
+    """One resource whose text is to be read, with its case, the case's request date, its
+    fullUrl and the case's Binaries (fullUrl, JSON), which its attachments may name."""
 
     pid: str
     resource_json: str
     request_date: dt.date | None
+    url: str | None = None
+    binaries: tuple[tuple[str | None, str], ...] = ()
 
 
 def reader_available() -> bool:
@@ -54,13 +48,18 @@ def reader_available() -> bool:
 def read_document(document: Document, reader: NoteReader | None = None) -> list[ReadingRow]:
     """The readings the note reader (`reader`, else the installed one) finds in one
     resource's texts (run in a worker)."""
-    try:
-        resource = json.loads(document.resource_json)
-    except ValueError:
+    resource = _parsed(document.resource_json)
+    if resource is None:
         return []
-    if not isinstance(resource, dict):
-        return []
-    ctx = ReadContext(BundleIndex.of(resource))
+    # The resource and the Binaries beside it, as the reader's bundle index holds them, so
+    # that an attachment's url resolves as it does there.
+    entries = [{"fullUrl": document.url, "resource": resource}]
+    for url, text in document.binaries:
+        binary = _parsed(text)
+        if binary is not None:
+            entries.append({"fullUrl": url, "resource": binary})
+    bundle = {"resourceType": "Bundle", "type": "collection", "entry": entries}
+    ctx = ReadContext(BundleIndex.of(bundle if document.binaries else resource))
     ctx.request_date = document.request_date
     rows = []
     for found in read_texts(ctx, document_texts(ctx), reader):
@@ -74,12 +73,20 @@ def read_document(document: Document, reader: NoteReader | None = None) -> list[
             row[_INDEX["fact"]] = fact.name
             row[_INDEX["known"]] = fact.value is not None
             if fact.value is not None:
-                row[_INDEX[_COLUMN_OF[spec.type]]] = to_cell(fact.value)
+                row[_INDEX[VALUE_COLUMN[spec.type]]] = to_cell(fact.value)
             row[_INDEX["rank"]] = int(reading.rank)
             row[_INDEX["priority"]] = reading.priority
             row[_INDEX["w"]] = reading.when
             rows.append(tuple(row))
     return rows
+
+
+def _parsed(text: str) -> dict[str, object] | None:
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
 
 
 def _read_batch(job: tuple[Sequence[Document], NoteReader | None]) -> list[ReadingRow]:

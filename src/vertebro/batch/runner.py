@@ -13,8 +13,8 @@ The run keeps its work in a folder beside the output (`<out>.work/`):
   facts table falls in one, so no case is evaluated twice or lost; the merge checks that the
   chunks hold exactly as many rows as the facts table.
 
-The output is written under a temporary name and renamed; the work folder is then removed
-(unless kept).
+The output (the one chunk, copied, or the chunks merged) is written under a temporary name
+and renamed; the work folder is then removed (unless kept).
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from vertebro.adapters import policy_files
@@ -44,7 +45,10 @@ from vertebro.batch.extract import RunDates
 from vertebro.core.policy import Policy
 
 MANIFEST_VERSION = 1
-DEFAULT_CHUNK_ROWS = 500_000
+# Requests per chunk. A chunk is a few seconds of evaluation (the compiled policy runs at
+# about half a million requests a second per core), so an interruption loses little; one
+# chunk is the output itself, and several are merged (decoded and encoded again) at the end.
+DEFAULT_CHUNK_ROWS = 2_000_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,7 +181,7 @@ def run_batch(
             if part.exists():
                 continue
             query = compiled.sql(f"(SELECT * FROM facts_all WHERE chunk = {number}) AS src")
-            _commit(part, _writer(engine, query, compress=False))
+            _commit(part, _writer(engine, query))
             done_rows += pq.ParquetFile(part).metadata.num_rows
             show.evaluating(done_rows, requests)
     outcomes, cases = _merge(parts, options.out, requests)
@@ -221,11 +225,8 @@ def _policy(name: str, facts: Path, today: dt.date) -> Policy:
         InputError: the policy is unknown, no version is in effect on some date, or the cases'
             dates fall under different versions (run them with --as-of, or split the input).
     """
-    days = {
-        d
-        for d in pq.read_table(facts, columns=["as_of"]).column("as_of").to_pylist()
-        if isinstance(d, dt.date)
-    } or {today}
+    dates = pc.unique(pq.read_table(facts, columns=["as_of"]).column("as_of"))
+    days = {d for d in dates.to_pylist() if isinstance(d, dt.date)} or {today}
     found: dict[str, Policy] = {}
     for day in sorted(days):
         policy = policy_files.resolve(name, day)
@@ -301,10 +302,13 @@ def _merge(parts: list[Path], out: Path, expected: int) -> tuple[dict[str, dict[
         rows = con.execute(
             "SELECT procedure, outcome, count(*) FROM results GROUP BY procedure, outcome"
         ).fetchall()
-        con.execute(
-            f"COPY (SELECT * FROM results) TO {string_literal(str(tmp))} "
-            "(FORMAT parquet, COMPRESSION zstd)"
-        )
+        if len(parts) == 1:  # the chunk is the output: copy it rather than encode it again
+            shutil.copyfile(parts[0], tmp)
+        else:
+            con.execute(
+                f"COPY (SELECT * FROM results) TO {string_literal(str(tmp))} "
+                "(FORMAT parquet, COMPRESSION zstd)"
+            )
     finally:
         con.close()
     os.replace(tmp, out)

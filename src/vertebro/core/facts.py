@@ -12,7 +12,9 @@ from vertebro.core.levels import Level, parse_levels
 
 FactValue = bool | str | float | dt.date | tuple[Level, ...] | frozenset[str]
 
-EvidenceKind = Literal["case-file", "fhir", "note", "answer", "derived"]
+# "answer": a reviewer's answer; "attestation": the requesting clinician's answer to the
+# payer's questions (DTR, or the requester answering a pended case).
+EvidenceKind = Literal["case-file", "fhir", "note", "answer", "attestation", "derived"]
 
 
 class FactType(StrEnum):

@@ -13,6 +13,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from vertebro.api.errors import BodyTooLarge
 from vertebro.web.pages import PAGES
 from vertebro.web.session import LoginRequired, PageError, current_user, login_url
 from vertebro.web.templating import render
@@ -38,15 +39,29 @@ def is_page(path: str) -> bool:
     return path == "/" or path == "/app" or path.startswith("/app/")
 
 
-class PageHeaders:
-    """Security headers on every web page (not on the API, whose clients are not browsers)."""
+def _too_large_message(limit: int) -> str:
+    return (f"What you sent is larger than this service accepts ({limit:,} bytes). Send a "
+            "smaller file, or only the part of the record that matters.")
 
-    def __init__(self, app: ASGIApp) -> None:
+
+class PageHeaders:
+    """Security headers on every web page (not on the API, whose clients are not browsers),
+    and a page rather than an OperationOutcome for a body declared over the size limit."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
         self.app = app
+        self.limit = limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not is_page(scope.get("path", "")):
             await self.app(scope, receive, send)
+            return
+        length = dict(scope.get("headers") or []).get(b"content-length", b"")
+        if length.isdigit() and int(length) > self.limit:
+            page = render(Request(scope), "error.html", None, status=413, status_code=413,
+                          message=_too_large_message(self.limit))
+            page.headers.update({k.decode(): v.decode() for k, v in SECURITY_HEADERS})
+            await page(scope, receive, send)
             return
 
         async def sending(message: Message) -> None:
@@ -123,6 +138,16 @@ def install(app: FastAPI) -> None:
         return render(request, "error.html", current_user(request), status=exc.status_code,
                       status_code=exc.status_code, message=message)
 
+    api_too_large = app.exception_handlers.get(BodyTooLarge)
+
+    async def _too_large(request: Request, exc: Exception) -> Response:
+        if not is_page(request.url.path) and api_too_large is not None:
+            return await _call(api_too_large, request, exc)
+        limit = request.app.state.settings.max_body_bytes
+        return render(request, "error.html", current_user(request), status=413,
+                      status_code=413, message=_too_large_message(limit))
+
     app.add_exception_handler(Exception, _unexpected)
     app.add_exception_handler(StarletteHTTPException, _http)
-    app.add_middleware(PageHeaders)
+    app.add_exception_handler(BodyTooLarge, _too_large)
+    app.add_middleware(PageHeaders, limit=app.state.settings.max_body_bytes)

@@ -7,6 +7,7 @@ or not at all. The repository offers no way to update or delete an event or an a
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,7 +15,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import Engine, event, func, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from vertebro.adapters.db import codec
@@ -40,6 +41,28 @@ class DuplicateSubmission(Exception):
 
 class ConcurrentUpdate(Exception):
     """The case changed since it was read; re-read and try again."""
+
+
+class DatabaseUnavailable(Exception):
+    """The database did not answer (down, restarting, unreachable or locked for too long);
+    nothing was written by the failed unit of work, so the same request can be sent again."""
+
+
+@contextmanager
+def _reachable() -> Iterator[None]:
+    """Turn the driver's "cannot talk to the database" errors into `DatabaseUnavailable`.
+    Only the driver's error class is kept in the message: SQLAlchemy's text quotes the
+    statement and its parameters, which may hold patient data."""
+    try:
+        yield
+    except (OperationalError, InterfaceError) as exc:
+        raise DatabaseUnavailable(f"the database is unavailable ({type(exc.orig).__name__})"
+                                  ) from exc
+    except DBAPIError as exc:
+        if not exc.connection_invalidated:
+            raise
+        raise DatabaseUnavailable(f"the database connection was lost ({type(exc.orig).__name__})"
+                                  ) from exc
 
 
 @dataclass(frozen=True, slots=True)
@@ -257,9 +280,26 @@ class Database:
 
     @contextmanager
     def transaction(self) -> Iterator[Repository]:
-        """A repository whose writes commit together when the block ends, or roll back."""
-        with self._serialised(), self._sessions() as session, session.begin():
+        """A repository whose writes commit together when the block ends, or roll back.
+
+        Raises:
+            DatabaseUnavailable: the database could not be reached, or the connection was lost
+                (the unit of work was rolled back, or never began).
+        """
+        with _reachable(), self._serialised(), self._sessions() as session, session.begin():
             yield Repository(session)
+
+    def ping(self) -> str | None:
+        """The schema revision the database is at (None if never migrated): proves that it
+        answers, on a connection of its own (no lock, no transaction).
+
+        Raises:
+            DatabaseUnavailable: the database could not be reached.
+        """
+        from vertebro.adapters.db.migrate import current_revision
+
+        with _reachable():
+            return current_revision(self.engine)
 
     @contextmanager
     def _serialised(self) -> Iterator[None]:
@@ -291,15 +331,30 @@ def _sqlite_begin(connection: Any) -> None:
     connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+def _no_rows(record: logging.LogRecord) -> bool:
+    """Drop SQLAlchemy's DEBUG echo of fetched rows: they hold patient data."""
+    return record.msg != "Row %r"
+
+
 def make_database(url: str) -> Database:
     """A database for a SQLAlchemy URL (SQLite files get foreign keys, a busy timeout, WAL
     and transactions that really roll back)."""
     from sqlalchemy import create_engine
 
+    # Patient data must never reach a log, even at DEBUG: statements are logged without their
+    # parameters (hide_parameters also keeps them out of error messages) and rows not at all.
+    logging.getLogger("sqlalchemy.engine.Engine").addFilter(_no_rows)
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"check_same_thread": False})
+        engine = create_engine(url, connect_args={"check_same_thread": False},
+                               hide_parameters=True)
         event.listen(engine, "connect", _sqlite_connect)
         event.listen(engine, "begin", _sqlite_begin)
     else:
-        engine = create_engine(url, pool_pre_ping=True)
+        # pre-ping: a connection that died with a restarted server is replaced on checkout, so
+        # the service recovers by itself; connect_timeout: a dead host fails fast (503), it
+        # does not hang the request (libpq waits forever by default).
+        connect_args = ({"connect_timeout": 10} if url.startswith("postgresql")
+                        and "connect_timeout=" not in url else {})
+        engine = create_engine(url, pool_pre_ping=True, connect_args=connect_args,
+                               hide_parameters=True)
     return Database(engine)

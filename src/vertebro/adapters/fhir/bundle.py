@@ -1,9 +1,10 @@
 """Check that input is FHIR R4, and index a Bundle's entries so references can be followed.
 
 What is rejected (an InputError with one line): input over the size limit, text that is not
-JSON, JSON that is not a FHIR resource (no `resourceType`), FHIR of another version (a
-`fhirVersion` or core-profile marker other than 4.0, resource types that exist only in other
-versions, R5 or STU3 element shapes), and a Bundle with no entries.
+JSON, JSON nested more than `MAX_JSON_DEPTH` levels or holding NUL characters or unpaired
+surrogates (`json_shape_problem`), JSON that is not a FHIR resource (no `resourceType`), FHIR
+of another version (a `fhirVersion` or core-profile marker other than 4.0, resource types that
+exist only in other versions, R5 or STU3 element shapes), and a Bundle with no entries.
 
 What is tolerated, with a warning: a missing `Bundle.type`, entries without a resource, and
 references to resources that are not in the bundle.
@@ -12,15 +13,19 @@ references to resources that are not in the bundle.
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from vertebro.adapters.errors import InputError
-from vertebro.adapters.fhir.elements import JsonObj, obj, objs, string
+from vertebro.adapters.fhir.elements import JsonObj, items, obj, objs, string
 
 MAX_FHIR_BYTES = 20_000_000  # 20 MB: larger than any single-patient bundle seen in practice
+# Real FHIR is at most ~20 levels deep; far deeper JSON is hostile and would meet Python's
+# recursion limit somewhere in the readers, the database driver or the JSON encoder.
+MAX_JSON_DEPTH = 100
 
 BUNDLE_TYPES = frozenset({
     "document", "message", "transaction", "transaction-response", "batch", "batch-response",
@@ -63,11 +68,84 @@ def parse_json(raw: bytes, source: str) -> Any:
     if not text.strip():
         raise InputError(source, "empty file")
     try:
-        return json.loads(text)
+        data = strict_json_loads(text)
     except json.JSONDecodeError as exc:
         raise InputError(source, f"not valid JSON: {exc.msg}", exc.lineno) from None
+    except NonFiniteNumber as exc:
+        raise InputError(source, f"not valid JSON: {exc}") from None
     except RecursionError:
         raise InputError(source, "JSON nested too deeply") from None
+    problem = json_shape_problem(data, escapes="\\u" in text)
+    if problem:
+        raise InputError(source, problem)
+    return data
+
+
+class NonFiniteNumber(ValueError):
+    """NaN, Infinity or a number too large for a float: not JSON (RFC 8259), though Python's
+    reader takes them, and no database JSON column or JSON encoder does."""
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise NonFiniteNumber(f"the number {text[:30]} is out of range")
+    return value
+
+
+def _bounded_int(text: str) -> int:
+    # Python refuses to read integers over 4,300 digits (a ValueError, not a JSON error), and
+    # one over 308 digits overflows float(); no real number in a clinical record needs 100.
+    if len(text) > 100:
+        raise NonFiniteNumber(f"a number of {len(text):,} digits is out of range")
+    return int(text)
+
+
+def _no_constant(name: str) -> Any:
+    raise NonFiniteNumber(f"{name} is not a JSON number")
+
+
+def strict_json_loads(text: str) -> Any:
+    """`json.loads` that refuses NaN, Infinity and numbers too large to use.
+
+    Raises:
+        json.JSONDecodeError, NonFiniteNumber, RecursionError.
+    """
+    return json.loads(text, parse_constant=_no_constant, parse_float=_finite,
+                      parse_int=_bounded_int)
+
+
+# What `\u` escapes can smuggle into parsed JSON but no store or encoder takes: NUL (FHIR
+# strings forbid it and PostgreSQL text cannot hold it) and unpaired UTF-16 surrogates (not
+# encodable as UTF-8).
+_UNSTORABLE = re.compile(r"[\x00\ud800-\udfff]")
+
+
+def json_shape_problem(data: Any, *, escapes: bool = True) -> str | None:
+    """Why parsed JSON is unsafe to process, in a few words; None when it is fine.
+
+    Checked without recursion (so hostile input cannot exhaust the stack): nesting deeper than
+    `MAX_JSON_DEPTH`, and - when `escapes` (the text held `\\u` escapes, the only way in) - NUL
+    characters and unpaired surrogates in keys or strings.
+    """
+    unstorable = "JSON holds a NUL character or an unpaired surrogate (a \\u escape)"
+    if escapes and isinstance(data, str) and _UNSTORABLE.search(data):
+        return unstorable
+    stack: list[tuple[Any, int]] = [(data, 1)] if isinstance(data, dict | list) else []
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_JSON_DEPTH:
+            return f"JSON nested more than {MAX_JSON_DEPTH} levels deep"
+        if isinstance(node, dict):
+            if escapes and any(_UNSTORABLE.search(key) for key in node):
+                return unstorable
+            node = node.values()
+        for value in node:
+            if isinstance(value, dict | list):
+                stack.append((value, depth + 1))
+            elif escapes and isinstance(value, str) and _UNSTORABLE.search(value):
+                return unstorable
+    return None
 
 
 def check_r4(data: Any, source: str) -> JsonObj:
@@ -116,7 +194,7 @@ def _check_version(resource: JsonObj, source: str, path: str) -> None:
         raise InputError(source, f"FHIR of another version: fhirVersion {version}{where}; "
                                  "this reader takes FHIR R4 (4.0.1)")
     meta = obj(resource.get("meta")) or {}
-    for profile in meta.get("profile") or []:
+    for profile in items(meta.get("profile")):
         if not isinstance(profile, str):
             continue
         marker = _CORE_VERSION_RE.search(profile)
@@ -135,7 +213,7 @@ def _check_version(resource: JsonObj, source: str, path: str) -> None:
 
 def _foreign_shape(resource: JsonObj) -> str | None:
     """An element whose shape belongs to another FHIR version, described; None if none."""
-    rtype = resource.get("resourceType")
+    rtype = string(resource.get("resourceType"))  # any JSON: a list is unhashable
     if rtype == "Condition" and isinstance(resource.get("clinicalStatus"), str):
         return "has clinicalStatus as a plain code (STU3)"
     if rtype == "Encounter":
@@ -208,7 +286,7 @@ class BundleIndex:
         elif bundle_type not in BUNDLE_TYPES:
             index.warnings.append(f"Bundle.type {bundle_type!r} is not a FHIR R4 bundle type; "
                                   "read as a collection")
-        for position, raw in enumerate(resource.get("entry") or []):
+        for position, raw in enumerate(items(resource.get("entry"))):
             entry = obj(raw)
             inner = obj(entry.get("resource")) if entry else None
             if inner is None or string(inner.get("resourceType")) is None:

@@ -178,13 +178,13 @@ class ConditionMeaning:
     osteoporosis_only: bool = False  # osteoporosis without a coded fracture
 
 
-def _icd_key(code: str) -> str:
+def icd_key(code: str) -> str:
     return code.strip().upper().replace(".", "")
 
 
 def condition_meaning(system: System, code: str) -> ConditionMeaning | None:
     """The meaning of a diagnosis code, or None when the reader does not know it."""
-    key = _icd_key(code)
+    key = icd_key(code)
     if system is System.ICD10CM:
         return _icd10cm(key)
     if system is System.ICD10:
@@ -319,7 +319,7 @@ def official_title(system: System, code: str) -> str | None:
 
 
 def _dotted(code: str) -> str:
-    key = _icd_key(code)
+    key = icd_key(code)
     return key if len(key) <= 3 else f"{key[:3]}.{key[3:]}"
 
 

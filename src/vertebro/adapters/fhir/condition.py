@@ -42,8 +42,8 @@ from vertebro.adapters.fhir.elements import (
 )
 from vertebro.core.facts import FactValue
 
-_SUSPECTED = {"unconfirmed", "provisional", "differential"}
-_NOT_CURRENT = {"inactive", "resolved"}
+SUSPECTED = {"unconfirmed", "provisional", "differential"}
+NOT_CURRENT = {"inactive", "resolved"}
 _SPINAL_WORDS = re.compile(r"\bvertebra\w*|\bspine\b|\bspinal\b|\bsacrum\b", re.I)
 TIED = 1  # priority of a reading tied to the request or the spine
 
@@ -141,8 +141,8 @@ def _read_concept(
         if meaning.cord_compression:
             add("cord_compression.present", False, TIED)
         return
-    suspected = verification in _SUSPECTED
-    not_current = clinical in _NOT_CURRENT
+    suspected = verification in SUSPECTED
+    not_current = clinical in NOT_CURRENT
     if meaning.osteomyelitis or meaning.cord_compression:
         name = (
             "infection.osteomyelitis_at_site" if meaning.osteomyelitis
@@ -161,7 +161,7 @@ def _read_concept(
     if not_current and meaning.aetiology != "myeloma":
         ctx.warn(f"{entry.name}: {quote} is {clinical}; not read as current")
         return
-    spinal_site = _spinal(body_sites)
+    spinal_site = is_spinal_site(body_sites)
     tied = linked or meaning.vertebral or spinal_site
     priority = TIED if tied else 0
     if meaning.pain:
@@ -179,7 +179,7 @@ def _read_concept(
         ctx.warn(f"{entry.name}: {quote} is not tied to the request and its site is not "
                  "spinal; not read as the vertebral fracture")
         return
-    if meaning.fracture and _seventh(coding) == "S":
+    if meaning.fracture and seventh_character(coding) == "S":
         ctx.warn(f"{entry.name}: {quote} is a sequela; not read as a current fracture")
         return
     if meaning.aetiology is not None:
@@ -193,21 +193,21 @@ def _read_concept(
         add("fracture.type", "burst", priority)
     else:
         text = concept_text(concept) or ""
-        kind = _type_from_words(text)
+        kind = type_from_words(text)
         if kind is not None:
             add("fracture.type", kind, priority, f"{path}.text", text)
     if meaning.unstable is not None:
         add("fracture.unstable", meaning.unstable, priority)
     if meaning.collapse:
         add("fracture.vertebral_body_collapse", True, priority)
-    if _seventh(coding) in {"G", "K"}:  # delayed healing, nonunion
+    if seventh_character(coding) in {"G", "K"}:  # delayed healing, nonunion
         add("fracture.healed", False, priority)
     if onset is not None:
         add("fracture.onset_date", onset, priority, f"{entry.path}.onset[x]",
             f"onset {onset.isoformat()}: {quote}")
 
 
-def _seventh(coding: CodingRef) -> str | None:
+def seventh_character(coding: CodingRef) -> str | None:
     """The ICD-10-CM 7th character (encounter / healing stage) of a fracture code."""
     if codes.system_of(coding.system) is not codes.System.ICD10CM:
         return None
@@ -220,7 +220,7 @@ _BURST_WORDS = re.compile(r"\bburst\b", re.I)
 _NEGATION_WORDS = re.compile(r"\b(?:no|not|without|non)\b", re.I)
 
 
-def _type_from_words(text: str) -> str | None:
+def type_from_words(text: str) -> str | None:
     """'compression' or 'burst' when the coded fracture's own text says which, else None."""
     if not text or _NEGATION_WORDS.search(text):
         return None
@@ -231,7 +231,7 @@ def _type_from_words(text: str) -> str | None:
     return None
 
 
-def _spinal(body_sites: list[JsonObj]) -> bool:
+def is_spinal_site(body_sites: list[JsonObj]) -> bool:
     for site in body_sites:
         words = concept_words(site)
         if levels_in_text(words) or _SPINAL_WORDS.search(words):

@@ -8,7 +8,15 @@ from dataclasses import dataclass, field
 
 from vertebro.adapters.combine import Rank, Reading
 from vertebro.adapters.fhir.bundle import BundleIndex, Entry
-from vertebro.adapters.fhir.elements import CodingRef, JsonObj, obj, reference, string
+from vertebro.adapters.fhir.elements import (
+    CodingRef,
+    JsonObj,
+    items,
+    obj,
+    reference,
+    shift,
+    string,
+)
 from vertebro.core.catalogue import CATALOGUE
 from vertebro.core.facts import Fact, FactValue, Provenance
 
@@ -16,6 +24,9 @@ from vertebro.core.facts import Fact, FactValue, Provenance
 # known, are not counted as part of the current episode.
 LOOKBACK = dt.timedelta(weeks=26)
 MAX_LISTED = 8  # codes listed in one "not used" warning
+# Warnings kept per reading: a hostile bundle of 40,000 odd entries must not come back as
+# 40,000 lines (nor cost a quadratic search for duplicates); the rest are counted.
+MAX_WARNINGS = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,20 +64,35 @@ class ReadContext:
     courses: list[Course] = field(default_factory=list)
     other_requests: list[str] = field(default_factory=list)  # requested items that are not ours
     unused_codes: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
+    text_refused: str | None = None  # why the bundle's texts are too much to read, if they are
+    text_bytes: int = 0  # attachment bytes decoded so far (documents.MAX_BUNDLE_DECODED_BYTES)
+    _seen: set[str] = field(default_factory=set)  # warnings and unused codes already noted
+    _more_warnings: int = 0  # warnings past MAX_WARNINGS, counted only
+
+    def __post_init__(self) -> None:
+        given, self.warnings = self.warnings, []
+        for message in given:
+            self.warn(message)
 
     def warn(self, message: str) -> None:
-        """Record a warning once."""
-        if message not in self.warnings:
+        """Record a warning once (after `MAX_WARNINGS`, only count it)."""
+        if message in self._seen:
+            return
+        self._seen.add(message)
+        if len(self.warnings) < MAX_WARNINGS:
             self.warnings.append(message)
+        else:
+            self._more_warnings += 1
 
     def unused(self, resource_type: str, coding: CodingRef) -> None:
         """Note a code the reader does not use (reported as one warning per resource type)."""
         label = f"{coding.system or 'no system'} {coding.code}"
         if coding.display:
             label += f" {coding.display!r}"
-        codes = self.unused_codes[resource_type]
-        if label not in codes:
-            codes.append(label)
+        key = f"\x00{resource_type}\x00{label}"  # cannot clash with a warning's text
+        if key not in self._seen:
+            self._seen.add(key)
+            self.unused_codes[resource_type].append(label)
 
     def finish_warnings(self) -> None:
         """Turn the lists of unused codes into warnings."""
@@ -74,6 +100,9 @@ class ReadContext:
             shown = "; ".join(labels[:MAX_LISTED])
             more = f"; and {len(labels) - MAX_LISTED} more" if len(labels) > MAX_LISTED else ""
             self.warn(f"{rtype}: {len(labels)} code(s) not used by the reader: {shown}{more}")
+        if self._more_warnings:
+            self.warnings.append(f"and {self._more_warnings:,} more warnings")
+            self._more_warnings = 0
 
     def add(
         self,
@@ -109,7 +138,7 @@ class ReadContext:
         if self.episode_start is not None:
             return self.episode_start
         if self.anchor is not None:
-            return self.anchor - LOOKBACK
+            return shift(self.anchor, -LOOKBACK.days)
         return None
 
     def in_window(self, start: dt.date | None, end: dt.date | None) -> bool:
@@ -151,7 +180,7 @@ def coded_status(resource: JsonObj, element: str) -> str | None:
     concept = obj(resource.get(element))
     if concept is None:
         return None
-    for coding in concept.get("coding") or []:
+    for coding in items(concept.get("coding")):
         code = string(obj(coding) and coding.get("code"))
         if code:
             return code.lower()

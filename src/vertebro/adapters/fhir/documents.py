@@ -35,6 +35,13 @@ from vertebro.adapters.fhir.elements import (
 )
 
 MAX_TEXT_CHARS = 1_000_000
+# Per bundle: the note reader takes ~30,000 characters/s and ~3 ms per text, and many small
+# documents can all name one large Binary - a 5 MB request could otherwise ask for gigabytes
+# of decoded text (a "zip bomb" made of references). Past either limit the bundle is refused
+# (`ReadContext.text_refused`): reading only part of the record could miss a safety finding.
+MAX_BUNDLE_TEXT_CHARS = 500_000
+MAX_BUNDLE_TEXTS = 500
+MAX_BUNDLE_DECODED_BYTES = 8_000_000  # base64 decoded per bundle, read or not
 _TEXT_TYPES = {"text/plain", "text/markdown", "text/x-markdown"}
 _REPORT_WORDS = re.compile(
     r"\breport\b|\bradiolog\w*|\bimaging\b|\bMRI\b|\bMR\b|\bCT\b|\bpatholog\w*|\bscan\b", re.I
@@ -55,9 +62,16 @@ class DocumentText:
 
 
 def document_texts(ctx: ReadContext) -> list[DocumentText]:
-    """Every readable text in the bundle's reports and documents."""
+    """Every readable text in the bundle's reports and documents - or, when they come to more
+    than `MAX_BUNDLE_TEXTS` texts or `MAX_BUNDLE_TEXT_CHARS` characters, the texts up to there,
+    with the reason set in `ctx.text_refused`. Attachments are decoded up to
+    `MAX_BUNDLE_DECODED_BYTES` per bundle in all, so time and memory stay bounded however many
+    documents name the same Binary."""
     out: list[DocumentText] = []
+    total = 0
     for entry in ctx.index.of_type("DiagnosticReport", "DocumentReference", "Composition"):
+        if ctx.text_refused:
+            break
         resource = entry.resource
         if string(resource.get("status")) in _SKIPPED_STATUS or not ctx.about_patient(entry):
             continue
@@ -78,6 +92,13 @@ def document_texts(ctx: ReadContext) -> list[DocumentText]:
                 ctx.warn(f"{entry.name} {location}: text of {len(text):,} characters is over "
                          f"the limit of {MAX_TEXT_CHARS:,}; not read")
                 continue
+            total += len(text)
+            if total > MAX_BUNDLE_TEXT_CHARS or len(out) >= MAX_BUNDLE_TEXTS:
+                ctx.text_refused = (
+                    f"the report and document texts come to more than {MAX_BUNDLE_TEXTS:,} "
+                    f"texts or {MAX_BUNDLE_TEXT_CHARS:,} characters (at {entry.name}); send the "
+                    "documents that bear on the request")
+                break
             short = location.removeprefix(entry.path + ".")
             out.append(DocumentText(f"{entry.name} {short}", entry, location, text, date, rank))
     return out
@@ -90,6 +111,8 @@ def _report(ctx: ReadContext, entry: Entry) -> list[tuple[str, str]]:
     if conclusion:
         found.append((f"{entry.path}.conclusion", conclusion))
     for index, attachment in enumerate(objs(resource.get("presentedForm"))):
+        if ctx.text_refused:
+            break
         text = _attachment(ctx, entry, attachment, f"presentedForm[{index}]")
         if text:
             found.append((f"{entry.path}.presentedForm[{index}]", text))
@@ -102,6 +125,8 @@ def _document(ctx: ReadContext, entry: Entry) -> list[tuple[str, str]]:
         attachment = obj(content.get("attachment"))
         if attachment is None:
             continue
+        if ctx.text_refused:
+            break
         where = f"content[{index}].attachment"
         text = _attachment(ctx, entry, attachment, where)
         if text:
@@ -133,7 +158,7 @@ def _attachment(ctx: ReadContext, entry: Entry, attachment: JsonObj, where: str)
     if data is None and url is not None:
         target = ctx.index.resolve(url)
         if target is None or target.type != "Binary":
-            ctx.warn(f"{entry.name} {where}: attachment url {url!r} is not a Binary in the "
+            ctx.warn(f"{entry.name} {where}: attachment url {url[:200]!r} is not a Binary in the "
                      "bundle; not fetched, skipped")
             return None
         data = string(target.resource.get("data"))
@@ -143,6 +168,17 @@ def _attachment(ctx: ReadContext, entry: Entry, attachment: JsonObj, where: str)
         return None
     if content_type and content_type not in _TEXT_TYPES:
         ctx.warn(f"{entry.name} {where}: {content_type} attachment is not text; skipped")
+        return None
+    size = len(data) // 4 * 3  # what the base64 decodes to, about
+    if size > 4 * MAX_TEXT_CHARS:  # over the limit even at 4 bytes a character
+        ctx.warn(f"{entry.name} {where}: attachment of about {size:,} bytes is over the limit "
+                 f"of {MAX_TEXT_CHARS:,} characters; not decoded, skipped")
+        return None
+    ctx.text_bytes += size
+    if ctx.text_bytes > MAX_BUNDLE_DECODED_BYTES:
+        ctx.text_refused = (f"the attachments come to more than {MAX_BUNDLE_DECODED_BYTES:,} "
+                            f"bytes of text (at {entry.name} {where}); send the documents that "
+                            "bear on the request")
         return None
     try:
         raw = base64.b64decode(data, validate=False)

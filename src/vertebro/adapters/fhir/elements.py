@@ -31,6 +31,23 @@ def objs(value: object) -> list[JsonObj]:
     return []
 
 
+def shift(day: dt.date, days: float) -> dt.date:
+    """`day` moved by a number of days, held within the calendar (a hostile date of 0001-01-01
+    or 9999-12-31, or a supply of 1e300 days, must not overflow)."""
+    try:
+        return day + dt.timedelta(days=days)
+    except (OverflowError, ValueError):
+        return dt.date.max if days > 0 else dt.date.min
+
+
+def items(value: object) -> list[Any]:
+    """The items of a JSON array; a lone value counts as an array of one, null as none (hostile
+    or sloppy input puts anything anywhere: `"coding": 5` must not be iterated)."""
+    if isinstance(value, list):
+        return value
+    return [] if value is None else [value]
+
+
 def string(value: object) -> str | None:
     """A non-empty, stripped string, else None."""
     if isinstance(value, str):
@@ -67,7 +84,7 @@ def codings(concept: object, path: str) -> list[CodingRef]:
         system = string(node.get("system")) or ""
         return [CodingRef(system, code, string(node.get("display")), path)]
     out = []
-    for index, coding in enumerate(node.get("coding") or []):
+    for index, coding in enumerate(items(node.get("coding"))):
         if not isinstance(coding, dict):
             continue
         code = _code(coding.get("code"))

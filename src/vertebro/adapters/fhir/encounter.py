@@ -35,16 +35,17 @@ from vertebro.adapters.fhir.elements import (
     objs,
     period,
     reference,
+    shift,
     string,
 )
 
-_ADMISSION_ROLES = {"AD", "CC"}
-_SKIPPED_STATUS = {"planned", "cancelled", "entered-in-error"}
+ADMISSION_ROLES = {"AD", "CC"}
+SKIPPED_STATUS = {"planned", "cancelled", "entered-in-error"}
 _FRACTURE_WORDS = re.compile(
     r"\b(?:vertebra\w*|spin\w*|compression)\b.*\bfracture|\bfracture\b.*\b(?:vertebra\w*|spin\w*)",
     re.I,
 )
-_EARLY = dt.timedelta(weeks=2)
+EARLY = dt.timedelta(weeks=2)
 
 
 def read_encounters(ctx: ReadContext) -> None:
@@ -54,7 +55,7 @@ def read_encounters(ctx: ReadContext) -> None:
     other: list[tuple[Entry, str, str]] = []
     for entry in ctx.index.of_type("Encounter"):
         resource = entry.resource
-        if not _inpatient(resource) or string(resource.get("status")) in _SKIPPED_STATUS:
+        if not is_inpatient(resource) or string(resource.get("status")) in SKIPPED_STATUS:
             continue
         if not ctx.about_patient(entry):
             continue
@@ -65,7 +66,7 @@ def read_encounters(ctx: ReadContext) -> None:
         if not reasons:
             ctx.warn(f"{entry.name}: inpatient admission with no documented reason; not read")
             continue
-        kinds = [(_kind(concept), words, path) for concept, words, path in reasons]
+        kinds = [(reason_kind(concept), words, path) for concept, words, path in reasons]
         pain += [(entry, w, p) for k, w, p in kinds if k == "pain"]
         fracture += [(entry, w, p) for k, w, p in kinds if k == "fracture"]
         if all(k == "other" for k, _, _ in kinds):
@@ -85,7 +86,7 @@ def read_encounters(ctx: ReadContext) -> None:
                     quote=f"inpatient admission; documented reason: {words}", location=path)
 
 
-def _inpatient(resource: JsonObj) -> bool:
+def is_inpatient(resource: JsonObj) -> bool:
     klass = obj(resource.get("class"))
     if klass is None:
         return False
@@ -97,7 +98,7 @@ def _inpatient(resource: JsonObj) -> bool:
 def _in_episode(ctx: ReadContext, start: dt.date | None, end: dt.date | None) -> bool:
     if ctx.episode_start is not None:
         latest_day = end or start
-        if latest_day is not None and latest_day < ctx.episode_start - _EARLY:
+        if latest_day is not None and latest_day < shift(ctx.episode_start, -EARLY.days):
             return False
         return not (ctx.anchor and start and start > ctx.anchor)
     return ctx.in_window(start, end)
@@ -115,7 +116,7 @@ def _reasons(ctx: ReadContext, entry: Entry) -> list[tuple[JsonObj, str, str]]:
             for i, r in enumerate(objs(resource.get("reasonReference")))]
     for index, diagnosis in enumerate(objs(resource.get("diagnosis"))):
         roles = {c.code.upper() for c in codings(diagnosis.get("use"), "")}
-        if not roles or roles & _ADMISSION_ROLES:
+        if not roles or roles & ADMISSION_ROLES:
             refs.append((f"{entry.path}.diagnosis[{index}].condition",
                          reference(diagnosis.get("condition"))))
     for path, ref in refs:
@@ -131,7 +132,7 @@ def _reasons(ctx: ReadContext, entry: Entry) -> list[tuple[JsonObj, str, str]]:
     return out
 
 
-def _kind(concept: JsonObj) -> str:
+def reason_kind(concept: JsonObj) -> str:
     """'pain', 'fracture' or 'other' for one reason."""
     for coding in codings(concept, ""):
         system = codes.system_of(coding.system)

@@ -22,6 +22,7 @@ by the generic names the catalogue lists, when the catalogue has that fact.
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
 
 from vertebro.adapters.combine import Rank, Reading
@@ -37,23 +38,24 @@ from vertebro.adapters.fhir.elements import (
     parse_date,
     period,
     reference,
+    shift,
     string,
 )
 from vertebro.core.catalogue import CATALOGUE
 from vertebro.core.facts import Fact, Provenance
 
-_STATEMENT_SKIPPED = {"not-taken", "entered-in-error", "intended"}
-_REQUEST_SKIPPED = {"cancelled", "entered-in-error", "draft"}
-_REQUEST_INTENTS_SKIPPED = {"proposal", "plan"}
-_ONGOING = {"active", "in-progress"}
-_UNIT_DAYS = {"d": 1, "day": 1, "days": 1, "wk": 7, "week": 7, "weeks": 7, "mo": 30, "month": 30}
+STATEMENT_SKIPPED = {"not-taken", "entered-in-error", "intended"}
+REQUEST_SKIPPED = {"cancelled", "entered-in-error", "draft"}
+REQUEST_INTENTS_SKIPPED = {"proposal", "plan"}
+ONGOING = {"active", "in-progress"}
+UNIT_DAYS = {"d": 1, "day": 1, "days": 1, "wk": 7, "week": 7, "weeks": 7, "mo": 30, "month": 30}
 
 
 _BLOOD_THINNERS = "medication.blood_thinners"
-_CURRENT = {"active", "on-hold"}
+CURRENT = {"active", "on-hold"}
 
 
-def _blood_thinner_words() -> re.Pattern[str] | None:
+def blood_thinner_words() -> re.Pattern[str] | None:
     """The generic names the catalogue lists for blood thinners (None if it has no such fact)."""
     spec = CATALOGUE.get(_BLOOD_THINNERS)
     if spec is None:
@@ -66,7 +68,7 @@ def _blood_thinners(ctx: ReadContext, entry: Entry, words: str, path: str, statu
                     pattern: re.Pattern[str] | None) -> None:
     """A blood thinner the patient takes now (active or on hold), by generic name. Only the
     ones found are recorded: a medicine missing from the bundle is not evidence of none."""
-    if pattern is None or status not in _CURRENT:
+    if pattern is None or status not in CURRENT:
         return
     found = frozenset(m.lower() for m in pattern.findall(words))
     if found:
@@ -76,14 +78,14 @@ def _blood_thinners(ctx: ReadContext, entry: Entry, words: str, path: str, statu
 def read_medications(ctx: ReadContext) -> None:
     """Record each analgesic course in the episode as a conservative treatment, and current
     blood thinners (when the catalogue has that fact)."""
-    thinners = _blood_thinner_words()
+    thinners = blood_thinner_words()
     for entry in ctx.index.of_type("MedicationStatement", "MedicationRequest"):
         resource = entry.resource
         status = string(resource.get("status"))
-        if entry.type == "MedicationStatement" and status in _STATEMENT_SKIPPED:
+        if entry.type == "MedicationStatement" and status in STATEMENT_SKIPPED:
             continue
         if entry.type == "MedicationRequest" and (
-            status in _REQUEST_SKIPPED or string(resource.get("intent")) in _REQUEST_INTENTS_SKIPPED
+            status in REQUEST_SKIPPED or string(resource.get("intent")) in REQUEST_INTENTS_SKIPPED
         ):
             continue
         if not ctx.about_patient(entry):
@@ -145,7 +147,7 @@ def _course(
         if start is None:
             start = parse_date(resource.get("authoredOn"))
             end = _supply_end(resource, start)
-    if end is None and status in _ONGOING and start is not None:
+    if end is None and status in ONGOING and start is not None:
         end = ctx.anchor
         how = f"from {start} (ongoing{' to ' + str(end) if end else ''})"
     elif start is not None and end is not None:
@@ -162,12 +164,14 @@ def _supply_end(resource: JsonObj, start: dt.date | None) -> dt.date | None:
     supply = obj(dispense.get("expectedSupplyDuration")) or {}
     value = supply.get("value")
     unit = (string(supply.get("code")) or string(supply.get("unit")) or "").lower()
-    if not isinstance(value, int | float) or isinstance(value, bool) or unit not in _UNIT_DAYS:
+    if not isinstance(value, int | float) or isinstance(value, bool) or unit not in UNIT_DAYS:
+        return None
+    if not math.isfinite(value) or value < 0:  # JSON allows 1e999 and -5; no supply lasts so
         return None
     repeats = dispense.get("numberOfRepeatsAllowed")
     fills = 1 + (repeats if isinstance(repeats, int) and not isinstance(repeats, bool) else 0)
-    days = int(value * _UNIT_DAYS[unit] * fills)
-    return start + dt.timedelta(days=max(days - 1, 0))
+    days = int(value * UNIT_DAYS[unit] * fills)
+    return shift(start, max(days - 1, 0))
 
 
 def conservative_duration(ctx: ReadContext) -> None:
@@ -201,7 +205,7 @@ def _covered_days(spans: list[tuple[dt.date, dt.date]]) -> int:
     total = 0
     current: tuple[dt.date, dt.date] | None = None
     for start, end in sorted(spans):
-        if current is None or start > current[1] + dt.timedelta(days=1):
+        if current is None or start > shift(current[1], 1):
             if current is not None:
                 total += (current[1] - current[0]).days + 1
             current = (start, end)

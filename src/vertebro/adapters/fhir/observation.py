@@ -22,7 +22,7 @@ from vertebro.adapters.fhir.context import ReadContext
 from vertebro.adapters.fhir.elements import codings, obj, parse_date, period, string
 
 SEVERE_FROM = 7
-_SKIPPED_STATUS = {"cancelled", "entered-in-error", "registered"}
+SKIPPED_STATUS = {"cancelled", "entered-in-error", "registered"}
 
 
 def read_observations(ctx: ReadContext) -> None:
@@ -30,9 +30,9 @@ def read_observations(ctx: ReadContext) -> None:
     latest: tuple[dt.date, Entry, float, str] | None = None
     for entry in ctx.index.of_type("Observation"):
         resource = entry.resource
-        if string(resource.get("status")) in _SKIPPED_STATUS or not ctx.about_patient(entry):
+        if string(resource.get("status")) in SKIPPED_STATUS or not ctx.about_patient(entry):
             continue
-        if not _is_pain_score(resource.get("code")):
+        if not is_pain_score(resource.get("code")):
             continue
         when = parse_date(resource.get("effectiveDateTime")) or period(
             resource.get("effectivePeriod")).start or parse_date(resource.get("issued"))
@@ -56,7 +56,7 @@ def read_observations(ctx: ReadContext) -> None:
                 location=path, when=when)
 
 
-def _is_pain_score(concept: object) -> bool:
+def is_pain_score(concept: object) -> bool:
     return any(
         codes.system_of(c.system) is codes.System.LOINC and c.code == codes.PAIN_SCORE_LOINC
         for c in codings(concept, "")

@@ -7,7 +7,7 @@ import datetime as dt
 from vertebro.adapters.fhir.context import ReadContext
 from vertebro.adapters.fhir.elements import parse_date, reference, string
 
-_SEXES = {"female": "female", "male": "male", "other": "other"}
+SEXES = {"female": "female", "male": "male", "other": "other"}
 
 
 def find_patient(ctx: ReadContext) -> None:
@@ -37,8 +37,8 @@ def read_patient(ctx: ReadContext) -> None:
         return
     resource = patient.resource
     gender = string(resource.get("gender"))
-    if gender in _SEXES:
-        ctx.add(patient, "patient.sex", _SEXES[gender], quote=f"gender: {gender}",
+    if gender in SEXES:
+        ctx.add(patient, "patient.sex", SEXES[gender], quote=f"gender: {gender}",
                 location=f"{patient.path}.gender")
     born_text = string(resource.get("birthDate"))
     born = parse_date(born_text)

@@ -23,7 +23,7 @@ from vertebro.adapters.fhir.elements import (
 )
 from vertebro.core.facts import Provenance
 
-_COUNTED_STATUS = {"completed", "in-progress"}
+COUNTED_STATUS = {"completed", "in-progress"}
 
 
 def read_procedures(ctx: ReadContext) -> None:
@@ -31,7 +31,7 @@ def read_procedures(ctx: ReadContext) -> None:
     for entry in ctx.index.of_type("Procedure"):
         resource = entry.resource
         status = string(resource.get("status"))
-        if status not in _COUNTED_STATUS or not ctx.about_patient(entry):
+        if status not in COUNTED_STATUS or not ctx.about_patient(entry):
             continue
         concept = resource.get("code")
         path = f"{entry.path}.code"
@@ -43,13 +43,13 @@ def read_procedures(ctx: ReadContext) -> None:
             start = end = parse_date(resource.get("performedDateTime"))
         if end is None and status == "in-progress":
             end = ctx.anchor
-        earlier = _augmentation(concept)
+        earlier = earlier_augmentation(concept)
         if earlier is not None:
             when = start or "date not recorded"
             ctx.warn(f"{entry.name}: a previous {earlier} ({name}, {when}); "
                      "no fact records previous augmentation")
             continue
-        modality = _modality(concept, words)
+        modality = treatment_modality(concept, words)
         if modality is None or start is None or not ctx.in_window(start, end):
             continue
         how = f"{start} to {end}" if end and end != start else f"on {start}" if end else \
@@ -62,7 +62,7 @@ def read_procedures(ctx: ReadContext) -> None:
             ctx.courses.append(Course(modality, start, end, provenance))
 
 
-def _modality(concept: object, words: str) -> str | None:
+def treatment_modality(concept: object, words: str) -> str | None:
     for coding in codings(concept, ""):
         cpt = codes.system_of(coding.system) is codes.System.CPT
         if cpt and coding.code in codes.PHYSIOTHERAPY_CPT:
@@ -74,7 +74,7 @@ def _modality(concept: object, words: str) -> str | None:
     return None
 
 
-def _augmentation(concept: object) -> str | None:
+def earlier_augmentation(concept: object) -> str | None:
     for coding in codings(concept, ""):
         system = codes.system_of(coding.system)
         if system is not None and (system, coding.code.upper()) in codes.PROCEDURE_CODES:

@@ -102,7 +102,8 @@ def read_fhir(
     (tests use it); by default that reader is used when it is installed.
 
     Raises:
-        InputError: not FHIR R4, or an empty Bundle.
+        InputError: not FHIR R4, an empty Bundle, or more report and document text than the
+        note reader takes from one bundle (`documents.MAX_BUNDLE_TEXT_CHARS`).
     """
     resource = check_r4(data, source)
     index = BundleIndex.of(resource)
@@ -119,7 +120,10 @@ def read_fhir(
     read_procedures(ctx)
     conservative_duration(ctx)
     read_observations(ctx)
-    findings = read_texts(ctx, document_texts(ctx), note_reader)
+    texts = document_texts(ctx)
+    if ctx.text_refused:
+        raise InputError(source, ctx.text_refused)
+    findings = read_texts(ctx, texts, note_reader)
     readings = ctx.readings + [r for f in findings for r in f.readings]
     requests = _with_text_requests(ctx, requests, [r for f in findings for r in f.requests])
     ctx.finish_warnings()

@@ -32,9 +32,9 @@ from vertebro.core.evaluator import ProcedureRequest
 from vertebro.core.facts import Provenance
 from vertebro.core.levels import SACRUM, Level, Region
 
-_REQUESTED_SERVICE = "extension-requestedService"
-_SKIPPED_SR_STATUS = {"revoked", "entered-in-error", "completed"}
-_SKIPPED_CLAIM_STATUS = {"cancelled", "entered-in-error"}
+REQUESTED_SERVICE = "extension-requestedService"
+SKIPPED_SR_STATUS = {"revoked", "entered-in-error", "completed"}
+SKIPPED_CLAIM_STATUS = {"cancelled", "entered-in-error"}
 
 
 @dataclass
@@ -65,7 +65,7 @@ def read_requests(ctx: ReadContext) -> tuple[ProcedureRequest, ...]:
                          "not read as a request")
             continue
         status = string(claim.resource.get("status"))
-        if status in _SKIPPED_CLAIM_STATUS:
+        if status in SKIPPED_CLAIM_STATUS:
             ctx.warn(f"{claim.name}: status {status}; not read as a request")
             continue
         if _read_claim(ctx, claim, groups):
@@ -74,7 +74,7 @@ def read_requests(ctx: ReadContext) -> tuple[ProcedureRequest, ...]:
                 claim_dates.append(created)
     for order in ctx.index.of_type("ServiceRequest"):
         status = string(order.resource.get("status"))
-        if status in _SKIPPED_SR_STATUS:
+        if status in SKIPPED_SR_STATUS:
             if _recognise(ctx, order.resource.get("code"), f"{order.path}.code", order):
                 ctx.warn(f"{order.name}: status {status}; not read as a current request")
             continue
@@ -222,7 +222,7 @@ def _requested_service_levels(ctx: ReadContext, claim: Entry, item: JsonObj) -> 
     levels: set[Level] = set()
     for extension in objs(item.get("extension")):
         url = string(extension.get("url")) or ""
-        if not url.endswith(_REQUESTED_SERVICE):
+        if not url.endswith(REQUESTED_SERVICE):
             continue
         ref = reference(extension.get("valueReference"))
         target = ctx.index.resolve(ref)

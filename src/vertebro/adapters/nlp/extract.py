@@ -55,6 +55,14 @@ from vertebro.core.facts import Fact, FactSet, FactType, FactValue, Provenance
 from vertebro.core.levels import Level
 
 MAX_NOTE_CHARS = 200_000  # about 60 pages; longer inputs are refused rather than read slowly
+# The pipeline's cost grows with the square of a sentence's length (ConText compares every cue
+# with every finding in it) and of the number of sentences (spaCy and PyRuSH), and one note at
+# a time holds it: a 150,000-character note with no full stop took two minutes. Real notes
+# (the 75 in the fixtures) have passages of at most 355 characters between full stops or blank
+# lines and at most 459 such breaks; notes far outside that are refused, not read for minutes.
+MAX_PASSAGE_CHARS = 5_000
+MAX_NOTE_BREAKS = 5_000
+_BREAK = re.compile(r"[.!?]+|\n[ \t]*\n")
 MAX_NOTE_BYTES = 4 * MAX_NOTE_CHARS
 MAX_EVIDENCE = 5  # quotes kept per fact
 MAX_QUOTE = 400  # characters of a sentence kept as the quote
@@ -170,6 +178,18 @@ def check_note_text(text: str, source: str) -> None:
     controls = sum(1 for ch in text if ord(ch) < 32 and ch not in "\n\r\t\f\v")
     if "\x00" in text or controls > max(8, len(text) // 100):
         raise InputError(source, "binary content, not a text note")
+    breaks, previous, longest = 0, 0, 0
+    for match in _BREAK.finditer(text):
+        breaks += 1
+        longest = max(longest, match.start() - previous)
+        previous = match.end()
+    longest = max(longest, len(text) - previous)
+    if longest > MAX_PASSAGE_CHARS:
+        raise InputError(source, f"the note has {longest:,} characters without a full stop or "
+                                 f"blank line; the limit is {MAX_PASSAGE_CHARS:,}")
+    if breaks > MAX_NOTE_BREAKS:
+        raise InputError(source, f"the note has {breaks:,} sentence breaks; the limit is "
+                                 f"{MAX_NOTE_BREAKS:,}")
 
 
 _DATE_LINE = re.compile(

@@ -6,6 +6,7 @@ only one that touches them; it hands back plain typed records (`Annotation`, `Me
 from __future__ import annotations
 
 import re
+import threading
 from bisect import bisect_right
 from dataclasses import dataclass
 from functools import cache
@@ -94,6 +95,7 @@ class Pipeline:
         from medspacy.target_matcher import TargetMatcher, TargetRule  # type: ignore[import-untyped]
 
         _quiet_pyrush()
+        self._lock = threading.Lock()
         self.rules = rules
         self.kind = context
         nlp: Any = spacy.blank("en")
@@ -145,7 +147,13 @@ class Pipeline:
         nlp.add_pipe("medspacy_pyrush")
 
     def annotate(self, text: str) -> Annotation:
-        """Run the pipeline over a note and return its sentences, sections and mentions."""
+        """Run the pipeline over a note and return its sentences, sections and mentions.
+        One note at a time: the pipeline is shared by the service's threads and its components
+        keep per-call state (PyRuSH's sentence rules raised IndexError under concurrent use)."""
+        with self._lock:
+            return self._annotate(text)
+
+    def _annotate(self, text: str) -> Annotation:
         from spacy.tokens import Span
 
         doc: Any = self._nlp(unwrap(text))

@@ -22,7 +22,7 @@ import datetime as dt
 import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from vertebro.adapters.errors import InputError
 from vertebro.adapters.fhir.elements import obj, objs, string
@@ -293,9 +293,12 @@ def is_ours(canonical: str) -> bool:
     return f"/Questionnaire/{QUESTIONNAIRE_PREFIX}" in canonical.split("|")[0]
 
 
-def facts_from_response(qr: Any, *, source: str) -> FactSet:
+def facts_from_response(
+    qr: Any, *, source: str, kind: Literal["answer", "attestation"] = "attestation",
+) -> FactSet:
     """The answers of a QuestionnaireResponse to one of our Questionnaires, as facts with
-    provenance kind 'answer'. Unanswered items stay unknown.
+    provenance `kind`: 'attestation' (the requesting side's answers, the default) or 'answer'
+    (a reviewer's). Unanswered items stay unknown.
 
     Raises:
         InputError: not a QuestionnaireResponse, one to another Questionnaire, an item whose
@@ -329,7 +332,7 @@ def facts_from_response(qr: Any, *, source: str) -> FactSet:
             raise InputError(f"{path}.answer", f"{link}: {exc}") from None
         origin, who = _origin(answers[0])
         facts.append(Fact(spec.name, value, (Provenance(
-            "answer", who or author or where, string(item.get("text")) or spec.question, None,
+            kind, who or author or where, string(item.get("text")) or spec.question, None,
             f"{where} item {link} (information-origin {origin})"),)))
     return FactSet(facts)
 

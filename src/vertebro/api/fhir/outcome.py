@@ -7,7 +7,7 @@ from typing import Any, Literal
 IssueType = Literal[
     "invalid", "structure", "required", "value", "code-invalid", "not-found", "not-supported",
     "forbidden", "login", "security", "conflict", "duplicate", "too-costly", "exception",
-    "processing", "business-rule", "informational", "incomplete",
+    "processing", "business-rule", "informational", "incomplete", "transient",
 ]
 Severity = Literal["fatal", "error", "warning", "information"]
 FHIR_JSON = "application/fhir+json"

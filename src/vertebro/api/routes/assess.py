@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.concurrency import run_in_threadpool
 
-from vertebro.api.deps import JSON_TYPES, parse_json, require, state
+from vertebro.api.deps import JSON_TYPES, parse_json, policy_id, require, state
 from vertebro.api.errors import ApiError
 from vertebro.api.security import Permission
 from vertebro.case_service import (
@@ -64,5 +64,6 @@ async def assess(
     else:
         raise ApiError(415, f"send application/fhir+json, application/json or {TEXT}, not "
                             f"{media}", "not-supported")
-    return await run_in_threadpool(assess_document, read, policy or app.settings.default_policy,
+    return await run_in_threadpool(assess_document, read,
+                                   policy_id(policy, app.settings.default_policy),
                                    as_of=as_of, today=today)

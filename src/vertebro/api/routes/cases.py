@@ -14,7 +14,7 @@ from starlette.concurrency import run_in_threadpool
 from vertebro import case_service
 from vertebro.adapters.case_files import parse_facts
 from vertebro.adapters.errors import InputError
-from vertebro.api.deps import AppState, json_body, json_object, require, state
+from vertebro.api.deps import AppState, json_body, json_object, policy_id, require, state
 from vertebro.api.errors import ApiError
 from vertebro.api.fhir import dtr
 from vertebro.api.fhir.outcome import FHIR_JSON
@@ -85,7 +85,7 @@ def _create(app: AppState, principal: Principal, body: CaseCreate) -> case_servi
     sub = case_service.Submission(
         key=body.identifier, priority=Priority(body.priority), channel="api",
         document=body.model_dump(mode="json"), items=items, case=read.case,
-        policy_name=body.policy or app.settings.default_policy,
+        policy_name=policy_id(body.policy, app.settings.default_policy),
     )
     return case_service.submit(app.db, principal.actor(), sub, now=now,
                                respond=lambda stored: case_out(stored, now).model_dump(mode="json"))
@@ -136,13 +136,15 @@ async def answer(
     principal: Annotated[Principal, Depends(require(Permission.ANSWER))],
 ) -> CaseOut:
     """Add facts (`{"facts": {name: value}}`, names as in `vertebro facts`); the case is
-    reassessed. Each answer is recorded with provenance kind 'answer' and the caller's name."""
+    reassessed. Each answer is recorded with the caller's name and provenance kind 'answer'
+    (a reviewer) or 'attestation' (the requesting side), which a reviewer's answer outranks."""
     body = _model(AnswersIn, await json_body(request), "answers")
     parsed = parse_facts(body.facts, "answers")
+    kind = case_service.answer_kind(principal.actor())
     answers = FactSet(
         Fact(f.name, f.value, tuple(
-            Provenance("answer", principal.name, p.quote, None, f"answered via the API by "
-                                                               f"{principal.id}")
+            Provenance(kind, principal.name, p.quote, None,
+                       f"answered via the API by {principal.id}")
             for p in f.evidence)) for f in parsed.values()
     )
     return await run_in_threadpool(_answer, state(request), principal, case_id, answers,
@@ -159,10 +161,11 @@ async def questionnaire_response(
     principal: Annotated[Principal, Depends(require(Permission.ANSWER))],
 ) -> CaseOut:
     """A QuestionnaireResponse to a Questionnaire from `$questionnaire-package`: each answer
-    becomes a fact (provenance kind 'answer', with its information-origin) and the case is
-    reassessed."""
+    becomes a fact (provenance kind 'answer' from a reviewer, 'attestation' from the requesting
+    side, with its information-origin) and the case is reassessed."""
     data = await json_body(request)
-    answers = dtr.facts_from_response(data, source="QuestionnaireResponse")
+    answers = dtr.facts_from_response(data, source="QuestionnaireResponse",
+                                      kind=case_service.answer_kind(principal.actor()))
     if not answers:
         raise ApiError(400, "the QuestionnaireResponse answers nothing", "required")
     return await run_in_threadpool(_answer, state(request), principal, case_id, answers,

@@ -3,5 +3,5 @@
 Modules: `model` (records), `rows` (typed input rows), `validation` (checks across records),
 `benchmarks` (published figures with their sources), `stats` (Wilson intervals, funnel limits),
 `audit` (the report), `simulate` (a synthetic registry), `incident` (a device incident report),
-`ports` (the storage port).
+`ports` (the storage port), `linking` (the pathway from a linked prior-authorisation case).
 """

@@ -157,6 +157,7 @@ class ProcedureRecord:
     decision_id: str | None = None
     policy: str | None = None  # the policy id of the assessment that approved the patient
     pathway: str | None = None  # its decided_by criterion id
+    case_id: str | None = None  # the prior-authorisation case; when set, it supplies the pathway
 
     @property
     def total_cement_ml(self) -> float:

@@ -1,7 +1,8 @@
 """The storage port of the registry: what the use cases need from any store.
 
 `adapters.registry_store.SqliteRegistryRepository` implements it on a local SQLite file for
-the CLI; the HTTP service maps it onto its own database.
+the CLI; `adapters.db.registry_repository.SqlRegistryRepository` on the service database
+(SQLite or PostgreSQL), one organisation at a time.
 """
 
 from __future__ import annotations
@@ -17,6 +18,11 @@ class DuplicateRecordError(ValueError):
     """A record with the same key is already stored; nothing of the batch was written."""
 
 
+class UnknownProcedureError(ValueError):
+    """A complication or follow-up names a procedure that is neither in the batch nor stored;
+    nothing of the batch was written."""
+
+
 class AbstractRegistryRepository(ABC):
     """Stores procedures, complications and follow-ups; `add` writes a batch or nothing."""
 
@@ -27,6 +33,7 @@ class AbstractRegistryRepository(ABC):
         Raises:
             DuplicateRecordError: a procedure or complication id, or a (procedure, timepoint)
                 follow-up, is already stored; nothing is written.
+            UnknownProcedureError: a child record's procedure is nowhere (stores that check).
         """
 
     @abstractmethod

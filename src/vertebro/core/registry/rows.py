@@ -50,7 +50,8 @@ MAX_AGE = 120
 PAIN_MAX = 10
 ROLAND_MORRIS_MAX = 24
 
-_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,63}$")
+RECORD_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,63}$")  # what a record id may be
+_ID_RE = RECORD_ID
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +137,7 @@ class ProcedureIn(_Row):
     decision_id: OptIdent = None
     policy: OptIdent = None
     pathway: OptIdent = None
+    case_id: OptIdent = None
 
     @field_validator("levels", mode="before")
     @classmethod
@@ -228,6 +230,7 @@ class ProcedureIn(_Row):
             decision_id=self.decision_id,
             policy=self.policy,
             pathway=self.pathway,
+            case_id=self.case_id,
         )
 
 

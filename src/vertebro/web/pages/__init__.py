@@ -4,6 +4,14 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from vertebro.web.pages import home
+from vertebro.web.pages import assess, cases, coding, home, plan, policies, registry
 
-PAGES: list[APIRouter] = [home.router]
+PAGES: list[APIRouter] = [
+    home.router,
+    assess.router,
+    cases.router,
+    coding.router,
+    policies.router,
+    plan.router,
+    registry.router,
+]

@@ -157,3 +157,15 @@ def test_vertebro_case_json_still_works(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["assess", str(path), "--policy", "carefirst"])
     assert result.exit_code == 0, result.output
     assert "SACROPLASTY" in result.output
+
+
+def test_a_claim_diagnosis_sequence_that_is_not_a_number_links_nothing_and_breaks_nothing() -> None:
+    # Found by the API fuzzer: an object as a sequence was an unhashable dict key (a 500).
+    path = Path(__file__).parents[1] / "fixtures" / "fhir" / "pas-kyphoplasty-t12-l1.json"
+    bundle = json.loads(path.read_text())
+    claim = bundle["entry"][0]["resource"]
+    claim["diagnosis"][0]["sequence"] = {"value": 1}
+    claim["item"][0]["diagnosisSequence"] = [{"x": 1}, 2, [3]]
+    reading = read_fhir(bundle, "fuzzed", default_id="b")
+    assert [r.procedure.value for r in reading.case.requests] == ["kyphoplasty"]
+    assert reading.case.facts["fracture.aetiology"].value == "osteoporotic"

@@ -94,8 +94,10 @@ def read_requests(ctx: ReadContext) -> tuple[ProcedureRequest, ...]:
 
 def _read_claim(ctx: ReadContext, claim: Entry, groups: dict[Procedure, _Group]) -> bool:
     resource = claim.resource
+    # A sequence is a positiveInt; anything else (an object, a list) cannot link a diagnosis.
     diagnoses = {
         d.get("sequence"): (index, d) for index, d in enumerate(objs(resource.get("diagnosis")))
+        if isinstance(d.get("sequence"), int | str)
     }
     linked_sequences: set[object] = set()
     ours = False
@@ -112,7 +114,9 @@ def _read_claim(ctx: ReadContext, claim: Entry, groups: dict[Procedure, _Group])
         levels.update(_requested_service_levels(ctx, claim, item))
         _group(groups, found, levels)
         sequences = item.get("diagnosisSequence")
-        linked_sequences.update(sequences if isinstance(sequences, list) else diagnoses)
+        linked_sequences.update(
+            (s for s in sequences if isinstance(s, int | str)) if isinstance(sequences, list)
+            else diagnoses)
     if not ours:
         return False
     for sequence in linked_sequences:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import json
-import shutil
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -19,8 +18,6 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from vertebro.adapters.case_files import load_case_file
-from vertebro.adapters.db import pgtest
-from vertebro.adapters.db.migrate import upgrade
 from vertebro.adapters.db.repository import Database, make_database
 from vertebro.api.fhir.dtr import answer_values
 from vertebro.api.main import create_app
@@ -91,41 +88,8 @@ class Api:
         return int(self.app.state.unexpected_errors)
 
 
-@pytest.fixture(scope="session")
-def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("template") / "template.db"
-    db = make_database(f"sqlite:///{path}")
-    upgrade(db.engine)
-    db.dispose()
-    return path
 
 
-@pytest.fixture
-def sqlite_url(tmp_path: Path, sqlite_template: Path) -> str:
-    target = tmp_path / "vertebro.db"
-    shutil.copy(sqlite_template, target)
-    return f"sqlite:///{target}"
-
-
-@pytest.fixture(scope="session")
-def postgres() -> Iterator[pgtest.TemporaryPostgres]:
-    reason = pgtest.available()
-    if reason is not None:
-        pytest.skip(f"PostgreSQL tests skipped: {reason}")
-    server = pgtest.shared()
-    yield server
-    pgtest.stop_shared()
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, sqlite_url: str) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield sqlite_url
-        return
-    server: pgtest.TemporaryPostgres = request.getfixturevalue("postgres")
-    url = server.database()
-    yield url
-    server.drop(url)
 
 
 @pytest.fixture

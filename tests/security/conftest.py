@@ -7,7 +7,6 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import json
-import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -20,8 +19,6 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from vertebro.adapters.db import pgtest
-from vertebro.adapters.db.migrate import upgrade
 from vertebro.adapters.db.repository import Database, make_database
 from vertebro.adapters.db.tables import AuditRow
 from vertebro.api.main import create_app
@@ -103,20 +100,6 @@ def service(url: str, clock: FakeClock | None = None, **settings: Any) -> Iterat
         db.dispose()
 
 
-@pytest.fixture(scope="session")
-def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("security-template") / "template.db"
-    db = make_database(f"sqlite:///{path}")
-    upgrade(db.engine)
-    db.dispose()
-    return path
-
-
-@pytest.fixture
-def sqlite_url(tmp_path: Path, sqlite_template: Path) -> str:
-    target = tmp_path / "vertebro.db"
-    shutil.copy(sqlite_template, target)
-    return f"sqlite:///{target}"
 
 
 @pytest.fixture
@@ -126,26 +109,6 @@ def api(sqlite_url: str) -> Iterator[Service]:
         yield running
 
 
-@pytest.fixture(scope="session")
-def postgres() -> Iterator[pgtest.TemporaryPostgres]:
-    reason = pgtest.available()
-    if reason is not None:
-        pytest.skip(f"PostgreSQL tests skipped: {reason}")
-    server = pgtest.shared()
-    yield server
-    pgtest.stop_shared()
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, sqlite_url: str) -> Iterator[str]:
-    """A fresh database on SQLite, then on PostgreSQL (the test runs once for each)."""
-    if request.param == "sqlite":
-        yield sqlite_url
-        return
-    server: pgtest.TemporaryPostgres = request.getfixturevalue("postgres")
-    url = server.database()
-    yield url
-    server.drop(url)
 
 
 @pytest.fixture

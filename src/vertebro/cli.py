@@ -1088,7 +1088,10 @@ def batch(
     except BadInputError as exc:
         for message in display.bad_line_messages(exc.lines, exc.total):
             click.echo(f"vertebro: {message}", err=True)
-        _fail(f"{exc.total:,} bad line(s); nothing written (use --skip-bad to skip them)")
+        _fail(
+            f"{exc.total:,} bad line(s) or case(s); nothing written "
+            "(use --skip-bad to skip them)"
+        )
     except (FileNotFoundError, InputError) as exc:
         _fail(str(exc))
     console = display.output_console()

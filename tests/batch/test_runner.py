@@ -99,6 +99,33 @@ def _no_reading(*_: object, **__: object) -> None:
     raise AssertionError("the facts should have been reused")
 
 
+def test_a_run_of_one_chunk_evaluates_from_memory_and_starts_again_if_interrupted(
+    export: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / "results.parquet"
+    written: list[str] = []
+    original = DuckDbEngine.write_parquet
+
+    def interrupted(self: DuckDbEngine, sql: str, path: Path, compress: bool = True) -> None:
+        written.append(path.name)
+        if path.name.startswith("part-"):
+            raise KeyboardInterrupt
+        original(self, sql, path, compress)
+
+    monkeypatch.setattr(DuckDbEngine, "write_parquet", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        run_batch(BatchOptions(export, "nice", out), today=AS_OF)
+    assert written == ["part-00000.parquet.tmp"]  # the facts were not written to disk
+    assert not out.exists()
+
+    monkeypatch.setattr(DuckDbEngine, "write_parquet", original)
+    result = run_batch(BatchOptions(export, "nice", out), today=AS_OF)
+    assert result.read is not None  # read again: there was nothing to resume from
+    assert (result.chunks, result.chunks_reused) == (1, 0)
+    assert disagreements(_expected("nice"), pq.read_table(out)) == []
+    assert not out.with_name(out.name + ".work").exists()
+
+
 def test_a_changed_policy_reuses_the_facts_and_evaluates_again(
     export: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -4,11 +4,14 @@ Steps: find the input files; check every line (a line that is not a JSON object 
 `resourceType` is bad: reported with its file and line, and skipped only when asked); parse
 each resource type's lines into structs; run the reader's statements (`extract`), asking the
 lookups once per distinct concept and the note reader once per document (in worker
-processes); leave the table `facts` in the engine.
+processes), for its readings and the requests it finds; leave the table `facts` in the engine.
+A case whose documents come to more text than the per-case reader takes from one bundle is
+bad input too (reported, and left out only when asked), as the reader refuses it.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import gzip
 import json
 from collections.abc import Callable, Sequence
@@ -16,21 +19,34 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
+from vertebro.adapters.fhir.bundle import BundleIndex
+from vertebro.adapters.fhir.context import ReadContext
+from vertebro.adapters.fhir.documents import (
+    MAX_BUNDLE_TEXT_CHARS,
+    MAX_BUNDLE_TEXTS,
+    document_texts,
+)
 from vertebro.adapters.fhir.notes import NoteReader
 from vertebro.batch.dialect import SqlType, string_literal
 from vertebro.batch.engines import Engine, InputFile
 from vertebro.batch.extract import (
     NOTE_READINGS,
+    NOTE_REQUEST_COLUMNS,
+    NOTE_REQUESTS,
+    PARSED_SCHEMAS,
     READING_COLUMNS,
     REF,
+    REFUSED_CASES,
     SCHEMAS,
     TEXT_KEPT,
     Extraction,
     RunDates,
     Stage,
+    as_read,
+    concept_value,
 )
 from vertebro.batch.lookups import LOOKUPS
-from vertebro.batch.notes import Document, read_documents, reader_available
+from vertebro.batch.notes import Document, ReadingRow, read_documents, reader_available
 
 NDJSON_SUFFIXES = (".ndjson", ".ndjson.gz", ".jsonl", ".jsonl.gz")
 BUNDLE_SUFFIXES = (".json",)
@@ -66,6 +82,8 @@ class ReadReport:
     files: int = 0
     resources: dict[str, int] = field(default_factory=dict)
     ignored_types: dict[str, int] = field(default_factory=dict)
+    # Bad lines, and cases whose documents come to more text than the per-case reader takes
+    # (`line` None): the first MAX_BAD_LINES, and how many in all.
     bad_lines: list[BadLine] = field(default_factory=list)
     bad_total: int = 0
     documents_read: int = 0
@@ -73,6 +91,7 @@ class ReadReport:
     cases: int = 0
     requests: int = 0
     patients_without_request: int = 0
+    as_of_dates: set[dt.date] = field(default_factory=set)  # of the requests
 
 
 def discover(path: Path) -> list[InputFile]:
@@ -137,12 +156,14 @@ def read_bulk(
     queries = extraction.lookup_values()
     for name, lookup in LOOKUPS.items():
         steps.tell(name)
-        concepts = engine.values(queries[name]) if name in queries else []
+        found = engine.values(queries[name]) if name in queries else []
+        concepts = [(key, concept_value(value)) for key, value in found]
         engine.register(name, (("key", SqlType.BIGINT), *lookup.columns), lookup.rows(concepts))
     for stage in derived:
         steps.run(engine, stage)
     steps.tell("reading notes")
-    note_facts = _read_notes(engine, extraction, report, workers, document_progress, note_reader)
+    notes = _Notes(files, skip_bad, workers, note_reader, document_progress)
+    note_facts = _read_notes(engine, extraction, report, notes)
     for name in sources:  # the resources are read: free their memory
         engine.drop(name)
     merged = extraction.merge(note_facts)
@@ -156,13 +177,14 @@ def read_bulk(
     }
     pivot, facts = extraction.finish(present)
     steps.run(engine, pivot)
-    engine.view(facts.name, facts.sql)  # written once, to Parquet, by the caller
     report.cases, report.requests = engine.rows(
         "SELECT count(DISTINCT pid), count(*) FROM d_request"
     )[0]
     report.patients_without_request = engine.rows(
-        "SELECT count(*) FROM f_patient WHERE pid NOT IN (SELECT pid FROM d_case)"
+        "SELECT count(*) FROM f_patient WHERE pid NOT IN (SELECT pid FROM d_request)"
     )[0][0]
+    report.as_of_dates = {row[0] for row in engine.rows(extraction.as_of_dates())}
+    engine.view(facts.name, facts.sql)  # made once, by the caller's evaluation or Parquet
     needed = extraction.facts_inputs()
     for stage in (*flatten, *derived, *merged):
         if stage.name not in needed:
@@ -275,8 +297,10 @@ def _load(
             )
             kept.add(only[0].name)
             continue
-        text = ", text" if rtype in TEXT_KEPT else ""
-        shape = SCHEMAS.get(rtype) or {"subject": REF}
+        text, kept_text = (", text", ", p.text") if rtype in TEXT_KEPT else ("", "")
+        shape = PARSED_SCHEMAS.get(rtype) or {"subject": REF}
+        # Parsed in a subquery: `as_read` names the parsed struct several times.
+        read = as_read(d, "p.r", rtype) if rtype in SCHEMAS else "p.r"
         parts = []
         for group in groups:
             if group.rtype == rtype:
@@ -292,9 +316,11 @@ def _load(
                     if own and group.name == "raw_extra"
                     else ""
                 )
+                parsed = d.parse_json("text", shape)
                 parts.append(
-                    f"SELECT file, line_no, grp, url, {d.parse_json('text', shape)} AS r{text} "
-                    f"FROM {group.name} WHERE rtype = {string_literal(rtype)}{skip}"
+                    f"SELECT p.file, p.line_no, p.grp, p.url, {read} AS r{kept_text} FROM ("
+                    f"SELECT file, line_no, grp, url, {parsed} AS r{text} FROM {group.name} "
+                    f"WHERE rtype = {string_literal(rtype)}{skip}) AS p"
                 )
         engine.run(f"src_{rtype}", " UNION ALL ".join(parts))
     for group in groups:
@@ -311,13 +337,14 @@ def _fast(engine: Engine, group: _Group) -> bool:
     rtype = group.rtype
     if rtype is None or rtype not in SCHEMAS:
         return False
-    typed = engine.typed_lines(group.files, rtype, SCHEMAS[rtype])
+    typed = engine.typed_lines(group.files, rtype, PARSED_SCHEMAS[rtype])
     if typed is None:
         return False
     engine.run(
         group.name,
         "SELECT file, line_no, grp, url, TRUE AS nonblank, rtype, "
-        f"CAST(NULL AS {engine.dialect.type(SqlType.STRING)}) AS bad_text, r FROM {typed}",
+        f"CAST(NULL AS {engine.dialect.type(SqlType.STRING)}) AS bad_text, "
+        f"{as_read(engine.dialect, 'r', rtype)} AS r FROM {typed}",
     )
     odd = engine.rows(
         f"SELECT count(*) FROM {group.name} WHERE rtype IS NULL OR rtype <> {string_literal(rtype)}"
@@ -346,13 +373,19 @@ def _raw_sql(engine: Engine, group: _Group) -> str:
         f"CASE WHEN {nonblank} AND ({rtype}) IS NULL THEN text END AS bad_text",
     ]
     if group.rtype is not None and group.rtype in SCHEMAS:
-        parsed = d.parse_json("text", SCHEMAS[group.rtype])
+        parsed = d.parse_json("text", PARSED_SCHEMAS[group.rtype])
         columns.append(f"CASE WHEN {valid} THEN {parsed} END AS r")
     elif group.rtype in TEXT_KEPT:
         columns.append(f"CASE WHEN {valid} THEN {d.parse_json('text', {'subject': REF})} END AS r")
     if group.keep_text:
         columns.append("text")
-    return f"SELECT {', '.join(columns)} FROM {engine.lines(group.files)}"
+    sql = f"SELECT {', '.join(columns)} FROM {engine.lines(group.files)}"
+    if group.rtype is None or group.rtype not in SCHEMAS:
+        return sql
+    # Parsed in a subquery: `as_read` names the parsed struct several times.
+    names = [c.split(" AS ")[-1] for c in columns]
+    outer = [f"p.{n}" if n != "r" else f"{as_read(d, 'p.r', group.rtype)} AS r" for n in names]
+    return f"SELECT {', '.join(outer)} FROM ({sql}) AS p"
 
 
 def _first_type(path: Path) -> str | None:
@@ -425,35 +458,117 @@ def _read_notes(
     engine: Engine,
     extraction: Extraction,
     report: ReadReport,
-    workers: int,
-    progress: Callable[[int, int], None] | None,
-    reader: NoteReader | None,
+    notes: _Notes,
 ) -> set[str]:
-    """Read the reports and documents of the cases; the facts the note reader gave."""
-    rows: list[tuple[object, ...]] = []
+    """Read the reports and documents of the cases: register the readings and the requests
+    the note reader gave, and the cases the reader would refuse; the facts read.
+
+    Raises:
+        BadInputError: a case's documents come to more text than the per-case reader takes
+            from one bundle, and not `skip_bad`.
+    """
+    rows: list[ReadingRow] = []
+    found_requests: list[tuple[object, ...]] = []
+    refused: dict[str, tuple[int, str]] = {}
     sql = extraction.documents()
     if sql is not None:
         found = engine.rows(sql)
-        if reader is None and not reader_available():
-            report.documents_unread = len(found)
-        else:
-            binaries: dict[str, list[tuple[str | None, str]]] = {}
-            binary_sql = extraction.binaries()
-            for pid, url, text in engine.rows(binary_sql) if binary_sql else []:
-                binaries.setdefault(pid, []).append((url, text))
-            documents = [
-                Document(pid, text, day, url, tuple(binaries.get(pid, ())))
-                for pid, text, day, url in found
+        binaries: dict[str, list[tuple[str | None, str]]] = {}
+        binary_sql = extraction.binaries()
+        for pid, url, text in engine.rows(binary_sql) if binary_sql else []:
+            binaries.setdefault(pid, []).append((url, text))
+        refused = _over_text_limits(found, binaries)
+        if refused:
+            paths = {f.number: f.path for f in notes.files}
+            bad = [
+                BadLine(paths[int(file)], None, f"case {pid}: {reason}")
+                for pid, (file, reason) in refused.items()
             ]
+            report.bad_total += len(bad)
+            ordered = sorted(report.bad_lines + bad, key=lambda b: (b.file, b.line or 0))
+            report.bad_lines = ordered[:MAX_BAD_LINES]
+            if not notes.skip_bad:
+                raise BadInputError(report.bad_lines, report.bad_total)
+        documents = [
+            Document(pid, text, day, url, tuple(binaries.get(pid, ())))
+            for pid, text, day, url, _ in found
+            if pid not in refused
+        ]
+        if notes.reader is None and not reader_available():
+            report.documents_unread = len(documents)
+        else:
             done = [0]
 
             def advance(count: int) -> None:
                 done[0] += count
-                if progress:
-                    progress(done[0], len(documents))
+                if notes.progress:
+                    notes.progress(done[0], len(documents))
 
-            rows = read_documents(documents, workers=workers, reader=reader, advance=advance)
+            rows, requests = read_documents(
+                documents, workers=notes.workers, reader=notes.reader, advance=advance
+            )
+            found_requests = [(pid, seq, *request) for seq, (pid, *request) in enumerate(requests)]
             report.documents_read = len(documents)
     engine.register(NOTE_READINGS, READING_COLUMNS, rows)
+    engine.register(NOTE_REQUESTS, NOTE_REQUEST_COLUMNS, found_requests)
+    engine.register(REFUSED_CASES, (("pid", SqlType.STRING),), [(pid,) for pid in refused])
     fact_at = [name for name, _ in READING_COLUMNS].index("fact")
     return {str(row[fact_at]) for row in rows}
+
+
+@dataclass(frozen=True, slots=True)
+class _Notes:
+    """How the notes are read: the input files (to name a refused case's), --skip-bad, the
+    worker processes, the note reader (None: the installed one) and a progress callback."""
+
+    files: Sequence[InputFile]
+    skip_bad: bool
+    workers: int
+    reader: NoteReader | None
+    progress: Callable[[int, int], None] | None
+
+
+def _over_text_limits(
+    found: Sequence[tuple[object, ...]], binaries: dict[str, list[tuple[str | None, str]]]
+) -> dict[str, tuple[int, str]]:
+    """The cases whose documents come to more text than the per-case reader takes from one
+    bundle (documents.MAX_BUNDLE_TEXTS, MAX_BUNDLE_TEXT_CHARS, MAX_BUNDLE_DECODED_BYTES),
+    with the file of their first document and the reader's reason.
+
+    The reader's own check (`document_texts` over the case's documents and Binaries, as one
+    bundle) runs only on the cases whose JSON is long enough to reach a limit: a text is at
+    least 11 characters of JSON, and holds no more characters than its JSON, or than the
+    longest Binary an attachment url names.
+    """
+    cases: dict[str, list[tuple[object, ...]]] = {}
+    for row in found:
+        cases.setdefault(str(row[0]), []).append(row)
+    out = {}
+    for pid, documents in cases.items():
+        named = binaries.get(pid, [])
+        longest = max((len(text) for _, text in named), default=0)
+        sizes = [len(str(row[1])) for row in documents]
+        texts = sum(2 + size // 11 for size in sizes)
+        characters = sum(size + (size // 11 + 1) * longest for size in sizes)
+        if texts <= MAX_BUNDLE_TEXTS and characters <= MAX_BUNDLE_TEXT_CHARS:
+            continue
+        entries = [(row[3], str(row[1])) for row in documents] + list(named)
+        resources = [(url, _json_object(text)) for url, text in entries]
+        bundle = {
+            "resourceType": "Bundle",
+            "type": "collection",
+            "entry": [{"fullUrl": url, "resource": r} for url, r in resources if r is not None],
+        }
+        ctx = ReadContext(BundleIndex.of(bundle))
+        document_texts(ctx)
+        if ctx.text_refused:
+            out[pid] = (int(str(documents[0][4])), ctx.text_refused)
+    return out
+
+
+def _json_object(text: str) -> dict[str, object] | None:
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None

@@ -101,6 +101,19 @@ class Dialect:
             return f"list_filter({array}, lambda x: x IS NOT NULL)"
         return f"filter({array}, x -> x IS NOT NULL)"
 
+    def transform(self, array: str, var: str, expr: str) -> str:
+        """Each element of an array (as `var`) mapped by `expr`."""
+        if self.name == "duckdb":
+            return f"list_transform({array}, lambda {var}: {expr})"
+        return f"transform({array}, {var} -> {expr})"
+
+    def struct(self, fields: Mapping[str, str]) -> str:
+        """A struct of named expressions."""
+        if self.name == "duckdb":
+            return f"struct_pack({', '.join(f'{self.quote(k)} := {v}' for k, v in fields.items())})"
+        pairs = ", ".join(f"{string_literal(k)}, {v}" for k, v in fields.items())
+        return f"named_struct({pairs})"
+
     def count_where(self, array: str, predicate: str) -> str:
         """How many elements of a non-NULL array satisfy `predicate`, written over the variable
         `x`. Used instead of exists/forall, whose empty-array results differ between engines."""

@@ -145,7 +145,7 @@ def read_notes(result: BatchResult) -> list[str]:
         + ", ".join(f"{n:,} {t}" for t, n in sorted(read.resources.items()))
     ]
     if read.bad_total:
-        lines.append(f"skipped {read.bad_total:,} bad line(s) (--skip-bad)")
+        lines.append(f"skipped {read.bad_total:,} bad line(s) or case(s) (--skip-bad)")
     if read.ignored_types:
         lines.append(
             "not read (no fact comes from them): "
@@ -170,5 +170,5 @@ def bad_line_messages(lines: list[BadLine], total: int) -> list[str]:
     """One message per bad line shown, and how many more there are."""
     out = [str(line) for line in lines]
     if total > len(lines):
-        out.append(f"... and {total - len(lines):,} more bad line(s)")
+        out.append(f"... and {total - len(lines):,} more bad line(s) or case(s)")
     return out

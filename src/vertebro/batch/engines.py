@@ -121,15 +121,17 @@ class DuckDbEngine:
             }
         )
         self._views: set[str] = set()
+        self._bundle_lists = 0
 
     def lines(self, files: Sequence[InputFile]) -> str:
         """See `Engine.lines`."""
         parts = []
+        bundles = [f for f in files if f.bundle]
+        if bundles:
+            parts.append(self._bundles(bundles))
         for item in files:
             path = string_literal(item.path)
-            if item.bundle:
-                parts.append(_duckdb_bundle(path, item.number, string_literal(item.stem)))
-            else:
+            if not item.bundle:
                 parts.append(
                     f"SELECT CAST({item.number} AS BIGINT) AS file, "
                     "CAST(ordinality AS BIGINT) AS line_no, "
@@ -140,6 +142,19 @@ class DuckDbEngine:
                     "max_line_size=1000000000) WITH ORDINALITY"
                 )
         return "(" + " UNION ALL ".join(parts) + ") AS lines"
+
+    def _bundles(self, files: Sequence[InputFile]) -> str:
+        """The entries of the bundle files, read by one `read_text` over their list (a union
+        of one statement per file takes time that grows with the square of the files)."""
+        self._bundle_lists += 1
+        name = f"bundle_files_{self._bundle_lists}"
+        self._con.execute(f"SET VARIABLE {name} = ?", [[f.path for f in files]])
+        self.register(
+            name,
+            (("path", SqlType.STRING), ("number", SqlType.BIGINT), ("stem", SqlType.STRING)),
+            [(f.path, f.number, f.stem) for f in files],
+        )
+        return _duckdb_bundles(f"read_text(getvariable({string_literal(name)}))", name)
 
     def run(self, name: str, sql: str) -> None:
         """See `Engine.run`."""
@@ -212,9 +227,9 @@ class DuckDbEngine:
         self._con.close()
 
 
-def _duckdb_bundle(path: str, number: int, stem: str) -> str:
-    """The entries of a bundle file (or the one resource, or bad text, it holds), numbered
-    from 1, with their fullUrl."""
+def _duckdb_bundles(source: str, files: str) -> str:
+    """The entries of bundle files (or the one resource, or bad text, each holds), numbered
+    from 1 in each file, with their fullUrl; `files` maps each path to its number and stem."""
     content = "t.content"
     bundle = (
         f"json_valid({content}) AND json_extract_string({content}, '$.resourceType') = 'Bundle'"
@@ -229,12 +244,12 @@ def _duckdb_bundle(path: str, number: int, stem: str) -> str:
     )
     case_id = (
         f"coalesce(CASE WHEN {bundle} THEN "
-        f"NULLIF(trim(json_extract_string({content}, '$.id')), '') END, {stem})"
+        f"NULLIF(trim(json_extract_string({content}, '$.id')), '') END, m.stem)"
     )
     return (
-        f"SELECT CAST({number} AS BIGINT) AS file, CAST(e.pos AS BIGINT) AS line_no, "
+        f"SELECT m.number AS file, CAST(e.pos AS BIGINT) AS line_no, "
         f"{case_id} AS grp, NULLIF(trim(e.x.url), '') AS url, e.x.text AS text "
-        f"FROM read_text({path}) AS t "
+        f"FROM {source} AS t JOIN {files} AS m ON m.path = t.filename "
         f"CROSS JOIN LATERAL unnest({entries}) WITH ORDINALITY AS e(x, pos)"
     )
 

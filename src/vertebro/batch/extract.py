@@ -2,8 +2,12 @@
 
 Input is a relation per resource type, `src_<Type>(file, line_no, grp, r)`: where the resource
 was read, the case it belongs to when the input says so (a bundle) and the resource parsed into
-a struct of the shape in `SCHEMAS`. For NDJSON the case is the patient a resource's subject
-(or patient) reference names; a Patient is its own case.
+a struct of the shape in `SCHEMAS` (parsed with `PARSED_SCHEMAS`, then `as_read`: a lone object
+where FHIR has an array reads as an array of one, as the reader reads it; concepts stay JSON
+text, read by the reader's own functions in the lookups). For NDJSON the case is the patient a
+resource's subject (or patient) reference names; a Patient is its own case. In a bundle, the
+patient is the one the reader chooses (`d_subject`), and the resources about another patient
+are not read (`o_<Type>`).
 
 The statements below follow `vertebro.adapters.fhir` reader by reader, and say where they
 differ. What a code, a phrase or a status means is answered by the reader's own functions once
@@ -21,16 +25,19 @@ extension of a Claim item adds the levels of the ServiceRequest it names. Report
 and Compositions go whole to the note reader with the Binaries their attachments may name, so
 their narrative (`text.div`) and attachments are read as the reader reads them.
 
-Not covered (the per-case reader reads them; the batch does not): requests found only in text,
-the patient a bundle's request names when a bundle holds several patients (the batch reads
-every resource of a bundle as the case's), and a reference that names a resource of another
-type than the one expected (a reason that is an Observation, a requestedService that is not a
-ServiceRequest).
+Requests the note reader finds in text join the coded ones after the notes are read
+(`_final_requests`), as reader._with_text_requests takes them.
+
+Not covered (malformed input only; docs/batch.md lists them): a reference that names a
+resource of another type than the one expected (a reason that is an Observation, a
+requestedService that is not a ServiceRequest), or a name another type's entry holds first; a
+JSON string holding JSON text where an object or array is expected.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -54,8 +61,25 @@ from vertebro.core.catalogue import CATALOGUE, Procedure
 from vertebro.core.facts import FactType
 
 S, F, INT = SqlType.STRING, SqlType.DOUBLE, SqlType.BIGINT
-CODING: dict[str, JsonShape] = {"system": S, "code": S, "display": S}
-CONCEPT: dict[str, JsonShape] = {"coding": [CODING], "text": S}
+# A CodeableConcept (or a Coding) is kept as its JSON text: only the lookups read it, with the
+# reader's own functions, so it means what it means to the reader however it is written (a
+# lone `"coding": {...}`, a bare Coding, a number for a code). `concept_value` parses it.
+CONCEPT: JsonShape = S
+CODING: JsonShape = S
+
+
+def concept_value(value: object) -> object:
+    """A concept as the lookups take it, from the JSON text the engine gives (a string's value
+    comes unquoted, and stays a string)."""
+    if not isinstance(value, str):
+        return value
+    try:
+        parsed: object = json.loads(value)
+    except ValueError:
+        return value
+    return parsed
+
+
 REF: dict[str, JsonShape] = {"reference": S}
 PERIOD: dict[str, JsonShape] = {"start": S, "end": S}
 # A resource contained in a medicine's request or statement, as '#id' references read it.
@@ -74,7 +98,8 @@ SCHEMAS: Mapping[str, Mapping[str, JsonShape]] = {
             {
                 "sequence": INT,
                 "productOrService": CONCEPT,
-                "bodySite": CONCEPT,
+                # one concept in R4; the reader takes a list too (requests._levels)
+                "bodySite": [CONCEPT],
                 "subSite": [CONCEPT],
                 "diagnosisSequence": [INT],
                 "extension": [{"url": S, "valueReference": REF}],
@@ -161,11 +186,86 @@ SCHEMAS: Mapping[str, Mapping[str, JsonShape]] = {
         "performedDateTime": S,
     },
 }
+
+
+def _tolerant(shape: JsonShape) -> bool:
+    """Whether an array of this shape is read as the reader reads arrays of objects, a lone
+    object counting as an array of one (`elements.objs`): arrays of objects and of concepts
+    (kept as text) are; arrays of numbers (Claim.item.diagnosisSequence) are not, since the
+    reader takes only a real array there."""
+    return isinstance(shape, list) and not (isinstance(shape[0], SqlType) and shape[0] is not S)
+
+
+def _parsed(shape: JsonShape) -> JsonShape:
+    """The shape the engines parse for `shape`: each tolerant array as its JSON text (made
+    into the array by `as_read`)."""
+    if isinstance(shape, SqlType):
+        return shape
+    if isinstance(shape, list):
+        return S if _tolerant(shape) else shape
+    return {key: _parsed(value) for key, value in shape.items()}
+
+
+# The shape each resource type is parsed with (by the engine's JSON reader), then made into
+# the shape of SCHEMAS by `as_read`.
+PARSED_SCHEMAS: Mapping[str, Mapping[str, JsonShape]] = {
+    rtype: {key: _parsed(value) for key, value in shape.items()} for rtype, shape in SCHEMAS.items()
+}
+
+
+def as_read(d: Dialect, expr: str, rtype: str) -> str:
+    """A resource of `rtype` parsed with `PARSED_SCHEMAS` (`expr`, a column: it is named
+    several times) in the shape of `SCHEMAS`, every array given as a lone object made an array
+    of one as the reader reads it. One pass over the parsed rows, in the statement that parses
+    them; resources whose arrays are arrays (nearly all) come out as the typed parse gave them.
+    """
+    return _read_as(d, expr, SCHEMAS[rtype], 1)
+
+
+def _read_as(d: Dialect, expr: str, shape: JsonShape, depth: int) -> str:
+    if isinstance(shape, SqlType) or _parsed(shape) == shape:
+        return expr
+    if isinstance(shape, list):
+        element = shape[0]
+
+        def parsed(text: str) -> str:
+            """The array in `text`, a JSON object {"v": [...]}, when it is valid JSON (the
+            engines give a string's value unquoted: it may be any text)."""
+            value = d.field(f"({d.parse_json(text, {'v': [_parsed(element)]})})", "v")
+            return f"CASE WHEN {d.json_valid(text)} THEN {value} END"
+
+        array = parsed(f"concat('{{\"v\":', {expr}, '}}')")
+        if element is S:  # concepts, kept as text: a lone one is the text itself
+            lone = d.string_array([expr])
+        else:
+            lone = parsed(f"concat('{{\"v\":[', {expr}, ']}}')")
+        items = f"CASE WHEN {expr} LIKE '{{%' THEN {lone} WHEN {expr} LIKE '[%' THEN {array} END"
+        if _parsed(element) == element:
+            return items
+        var = f"e{depth}"
+        return d.transform(items, var, _read_as(d, var, element, depth + 1))
+    fields = {key: _read_as(d, d.field(expr, key), value, depth) for key, value in shape.items()}
+    return f"CASE WHEN {expr} IS NULL THEN NULL ELSE {d.struct(fields)} END"
+
+
 # Resource types whose text goes to the note reader (read whole, not through a schema), and
 # the types kept whole: those and the Binaries their attachments may name.
 TEXT_TYPES = ("DocumentReference", "DiagnosticReport", "Composition")
 TEXT_KEPT = (*TEXT_TYPES, "Binary")
 SUBJECT = {"Claim": "patient"}  # the element naming the patient, where it is not `subject`
+# In a bundle, the resources read only when they are about the patient the request is for
+# (context.about_patient; the requests are read whoever they name).
+ABOUT_PATIENT = (
+    "Condition",
+    "Encounter",
+    "MedicationRequest",
+    "MedicationStatement",
+    "Observation",
+    "Procedure",
+    *TEXT_TYPES,
+)
+# The Type/id a URL ends in (bundle._TAIL_RE): a bundle's index names an entry by it too.
+_TAIL = "(^|/)([A-Z][A-Za-z]+/[A-Za-z0-9.-]{1,64})$"
 
 # The readings table: one row per reading, one value column per kind of value.
 READING_COLUMNS: tuple[tuple[str, SqlType], ...] = (
@@ -182,6 +282,17 @@ READING_COLUMNS: tuple[tuple[str, SqlType], ...] = (
     ("w", SqlType.DATE),
 )
 NOTE_READINGS = "note_readings"
+# The requests the note reader found, in the order the reader meets them (`seq`), each with
+# its levels as bits (the positions in LEVEL_ORDER, as `bit_set` makes them; NULL: none).
+NOTE_REQUESTS = "note_requests"
+NOTE_REQUEST_COLUMNS: tuple[tuple[str, SqlType], ...] = (
+    ("pid", S),
+    ("seq", INT),
+    ("procedure", S),
+    ("bits", INT),
+)
+# Cases the reader refuses (more text than it takes from one bundle), left out (--skip-bad).
+REFUSED_CASES = "refused_cases"
 
 # The column of the readings table holding a value of each type of fact.
 VALUE_COLUMN = {
@@ -345,6 +456,101 @@ class Extraction:
         ref = self._f(f"{alias}.r", SUBJECT.get(rtype, "subject"), "reference")
         return f"coalesce({alias}.grp, {self._ref_id(ref, 'Patient')})"
 
+    def _src(self, rtype: str) -> str:
+        """The relation a resource type is read from: in a bundle, only the resources about
+        the patient the reader chooses (`_about_patient`)."""
+        if self.bundles and rtype in ABOUT_PATIENT:
+            return f"o_{rtype}"
+        return f"src_{rtype}"
+
+    def _patient_entry(self, ref: str, alias: str, joins: list[str]) -> str:
+        """The line of the Patient entry of the bundle a reference (`ref`, of a row of
+        `alias`) resolves to, as bundle.BundleIndex.resolve finds it (by the reference, else
+        the Type/id it ends in); NULL when it names no Patient of the bundle. Adds its joins."""
+        base = f"regexp_replace(trim({ref}), '/_history/.*$', '')"
+        tail = f"NULLIF(regexp_extract({base}, {string_literal(_TAIL)}, 2), '')"
+        found = []
+        for key in (base, tail):
+            k = f"k{len(joins)}"
+            joins.append(
+                f"LEFT JOIN d_patient_key {k} ON {k}.file = {alias}.file AND {k}.key = {key}"
+            )
+            found.append(f"{k}.line_no")
+        return f"coalesce({', '.join(found)})"
+
+    def _patient_keys(self) -> str:
+        """d_patient_key: the names a bundle's index knows each Patient entry by (its fullUrl,
+        the Type/id the fullUrl ends in, Patient/id), the first entry for each name."""
+        columns = (("file", INT), ("key", S), ("line_no", INT))
+        if not self._has("Patient"):
+            return self._empty(columns)
+        url = "regexp_replace(p.url, '/_history/.*$', '')"
+        own = self._s(self._f("p.r", "id"))
+        keys = (
+            "p.url",
+            f"NULLIF(regexp_extract({url}, {string_literal(_TAIL)}, 2), '')",
+            f"CASE WHEN {own} IS NOT NULL THEN concat('Patient/', {own}) END",
+        )
+        union = " UNION ALL ".join(
+            f"SELECT p.file, {key} AS key, p.line_no FROM src_Patient p WHERE p.grp IS NOT NULL"
+            for key in keys
+        )
+        return (
+            f"SELECT file, key, min(line_no) AS line_no FROM ({union}) AS k "
+            "WHERE key IS NOT NULL GROUP BY file, key"
+        )
+
+    def _chosen_patients(self) -> str:
+        """d_subject: per bundle file, the Patient entry the reader takes (patient.find_patient):
+        the one the first prior-authorisation Claim names, else the one a ServiceRequest names,
+        else the only Patient; with its id."""
+        f = self._f
+        columns = (("file", INT), ("line_no", INT), ("id", S))
+        if not self._has("Patient"):
+            return self._empty(columns)
+        named = []
+        for rank, rtype in enumerate(("Claim", "ServiceRequest")):
+            if not self._has(rtype):
+                continue
+            joins: list[str] = []
+            ref = f("x.r", SUBJECT.get(rtype, "subject"), "reference")
+            line = self._patient_entry(ref, "x", joins)
+            claims_only = (
+                f" AND {self._s(f('x.r', 'use'))} = 'preauthorization'" if rtype == "Claim" else ""
+            )
+            named.append(
+                f"SELECT x.file, {rank} AS rank, x.line_no AS k, {line} AS line FROM "
+                f"src_{rtype} x {' '.join(joins)} WHERE x.grp IS NOT NULL{claims_only}"
+            )
+        named.append(
+            "SELECT file, 2 AS rank, 0 AS k, min(line_no) AS line FROM src_Patient "
+            "WHERE grp IS NOT NULL GROUP BY file HAVING count(*) = 1"
+        )
+        first = (
+            "SELECT file, min_by(line, rank * 10000000000 + k) AS line_no FROM ("
+            f"{' UNION ALL '.join(named)}) AS n WHERE line IS NOT NULL GROUP BY file"
+        )
+        return (
+            f"SELECT c.file, c.line_no, {self._s(f('p.r', 'id'))} AS id FROM ({first}) AS c "
+            "JOIN src_Patient p ON p.file = c.file AND p.line_no = c.line_no"
+        )
+
+    def _about_patient(self, rtype: str) -> str:
+        """o_<Type>: the resources of an NDJSON export, and those of a bundle about the
+        patient chosen for it (context.about_patient): all when none was chosen or the
+        resource names no patient; else those naming that Patient entry, or naming no Patient
+        entry of the bundle and not ending in Patient/<another id>."""
+        joins: list[str] = []
+        ref = self._s(self._f("s.r", SUBJECT.get(rtype, "subject"), "reference"))
+        line = self._patient_entry(ref, "s", joins)
+        other = f"NULLIF(regexp_extract({ref}, '(^|/)Patient/([^/]+)/*$', 2), '')"
+        return (
+            f"SELECT s.* FROM src_{rtype} s LEFT JOIN d_subject c ON c.file = s.file "
+            f"{' '.join(joins)} WHERE s.grp IS NULL OR c.line_no IS NULL OR {ref} IS NULL OR "
+            f"CASE WHEN {line} IS NOT NULL THEN {line} = c.line_no "
+            f"ELSE NOT coalesce({other} <> c.id, FALSE) END"
+        )
+
     def _owned(self, rtype: str, alias: str) -> str:
         """The select list of a resource's case and where it was read: pid, file, line_no."""
         return f"{self._pid_of(rtype, alias)} AS pid, {alias}.file, {alias}.line_no"
@@ -354,7 +560,8 @@ class Extraction:
         its pos), with their file, line_no, grp, url and r: a derived table called `alias`."""
         columns = "s.file, s.line_no, s.grp, s.url, s.r"
         array = self._f("s.r", *path)
-        rows = self.d.exploded(f"src_{rtype} s", columns, array, "x", "pos" if position else None)
+        source = f"{self._src(rtype)} s"
+        rows = self.d.exploded(source, columns, array, "x", "pos" if position else None)
         return f"{rows} AS {alias}"
 
     def _union(self, parts: list[str], columns: tuple[tuple[str, SqlType], ...]) -> str:
@@ -421,7 +628,18 @@ class Extraction:
         """Tables of the elements read, with the keys of the concepts the lookups answer for."""
         self._concepts.clear()
         d, f = self.d, self._f
-        stages = [Stage("f_patient", self._patients())]
+        stages = []
+        if self.bundles:
+            stages += [
+                Stage("d_patient_key", self._patient_keys()),
+                Stage("d_subject", self._chosen_patients()),
+                *(
+                    Stage(f"o_{rtype}", self._about_patient(rtype), view=True)
+                    for rtype in ABOUT_PATIENT
+                    if self._has(rtype)
+                ),
+            ]
+        stages.append(Stage("f_patient", self._patients()))
         items = []
         claim_items = self._each("Claim", "c", "item", position=True)
         if self._has("Claim"):
@@ -458,24 +676,20 @@ class Extraction:
         stages.append(Stage("f_item", self._union(items, item_cols)))
         sites = []
         if self._has("Claim"):
-            sites.append(
-                f"SELECT c.file, c.line_no, CAST(c.pos AS BIGINT) AS pos, "
-                f"{self._key(f('c.x', 'bodySite'), 'lk_levels', claim_items)} AS key "
-                f"FROM {claim_items}"
-            )
-            sub_sites = (
-                d.exploded(
-                    self._each("Claim", "i", "item", position=True),
-                    "i.file, i.line_no, i.pos",
-                    f("i.x", "subSite"),
-                    "x",
+            for element in ("bodySite", "subSite"):
+                item_sites = (
+                    d.exploded(
+                        self._each("Claim", "i", "item", position=True),
+                        "i.file, i.line_no, i.pos",
+                        f("i.x", element),
+                        "x",
+                    )
+                    + " AS s"
                 )
-                + " AS s"
-            )
-            sites.append(
-                f"SELECT s.file, s.line_no, CAST(s.pos AS BIGINT) AS pos, "
-                f"{self._key('s.x', 'lk_levels', sub_sites)} AS key FROM {sub_sites}"
-            )
+                sites.append(
+                    f"SELECT s.file, s.line_no, CAST(s.pos AS BIGINT) AS pos, "
+                    f"{self._key('s.x', 'lk_levels', item_sites)} AS key FROM {item_sites}"
+                )
         if self._has("ServiceRequest"):
             order_sites = self._each("ServiceRequest", "o", "bodySite")
             sites.append(
@@ -568,12 +782,18 @@ class Extraction:
         if not self._has("Patient"):
             return self._empty((("pid", S), ("gender", S), ("birth", SqlType.DATE)))
         order = "p.file * 10000000000 + p.line_no"  # file, then line (below 10^10 lines)
+        # In a bundle, the patient the reader chooses (none: no patient facts).
+        chosen = (
+            " LEFT JOIN d_subject c ON c.file = p.file WHERE p.grp IS NULL OR c.line_no = p.line_no"
+            if self.bundles
+            else ""
+        )
         return (
             "SELECT pid, min_by(gender, o) AS gender, min_by(birth, o) AS birth FROM ("
             f"SELECT {self._pid_of('Patient', 'p')} AS pid, {self._s(f('p.r', 'gender'))} AS "
             "gender, "
-            f"{self._date(f('p.r', 'birthDate'))} AS birth, {order} AS o FROM src_Patient p) AS x "
-            "WHERE pid IS NOT NULL GROUP BY pid"
+            f"{self._date(f('p.r', 'birthDate'))} AS birth, {order} AS o FROM src_Patient p"
+            f"{chosen}) AS x WHERE pid IS NOT NULL GROUP BY pid"
         )
 
     def _conditions(self) -> list[Stage]:
@@ -596,7 +816,7 @@ class Extraction:
             f"coalesce({self._date(f('c.r', 'onsetDateTime'))}, "
             f"{self._date(f('c.r', 'onsetPeriod', 'start'))})"
         )
-        source = "src_Condition c"
+        source = f"{self._src('Condition')} c"
         cond = (
             f"SELECT {self._owned('Condition', 'c')}, "
             f"{self._rid('c', 'Condition')} AS id, "
@@ -633,7 +853,7 @@ class Extraction:
             f"coalesce({f('o.r', 'valueQuantity', 'value')}, "
             f"CAST({f('o.r', 'valueInteger')} AS DOUBLE))"
         )
-        source = "src_Observation o"
+        source = f"{self._src('Observation')} o"
         return [
             Stage(
                 "f_obs",
@@ -666,7 +886,7 @@ class Extraction:
                 Stage("f_enc", self._empty(cols)),
                 Stage("f_enc_reason", self._empty(reason_cols)),
             ]
-        source = "src_Encounter e"
+        source = f"{self._src('Encounter')} e"
         enc = (
             f"SELECT {self._owned('Encounter', 'e')}, "
             f"{self._s(f('e.r', 'status'))} AS status, "
@@ -715,7 +935,7 @@ class Extraction:
         )
         parts = []
         if self._has("MedicationRequest"):
-            source = "src_MedicationRequest m"
+            source = f"{self._src('MedicationRequest')} m"
             joins: list[str] = []
             supply = f("m.r", "dispenseRequest", "expectedSupplyDuration")
             unit = (
@@ -743,7 +963,7 @@ class Extraction:
                 f"ON b.file = m.file AND b.line_no = m.line_no {' '.join(joins)}"
             )
         if self._has("MedicationStatement"):
-            source = "src_MedicationStatement m"
+            source = f"{self._src('MedicationStatement')} m"
             joins = []
             parts.append(
                 f"SELECT {self._owned('MedicationStatement', 'm')}, "
@@ -785,7 +1005,9 @@ class Extraction:
         ref = self._s(f("m.r", "medicationReference", "reference"))
         wanted = f"regexp_replace({ref}, '^#+', '')"
         contained = d.first_where(f("m.r", "contained"), f"trim(x.id) = {wanted}")
-        own = self._key(f("m.r", "medicationCodeableConcept"), "lk_medicine", source)
+        concept = f("m.r", "medicationCodeableConcept")
+        # Only an object is a medicationCodeableConcept to the reader (else the reference).
+        own = f"CASE WHEN {concept} LIKE '{{%' THEN {self._key(concept, 'lk_medicine', source)} END"
         inner = self._key(f(f"({contained})", "code"), "lk_medicine", source)
         local = f"{ref} LIKE '#%'"
         reference = f("m.r", "medicationReference", "reference")
@@ -807,7 +1029,7 @@ class Extraction:
         )
         if not self._has("Procedure"):
             return [Stage("f_proc", self._empty(cols))]
-        source = "src_Procedure p"
+        source = f"{self._src('Procedure')} p"
         return [
             Stage(
                 "f_proc",
@@ -847,7 +1069,8 @@ class Extraction:
         return self._requests() + self._episode_and_conditions() + self._other_readings()
 
     def merge(self, note_facts: set[str]) -> list[Stage]:
-        """Merge the readings into one value per case and fact.
+        """The requests, coded and found in text (`NOTE_REQUESTS`), and the readings merged
+        into one value per case and fact.
 
         Facts that only one reading per case can give (the patient's, the latest pain score,
         admissions, weeks of treatment) skip the merge unless text gave them too; the facts
@@ -870,14 +1093,11 @@ class Extraction:
             for s in ("r_medicine", "r_procedure", NOTE_READINGS)
         )
         return [
+            self._final_requests(),
             Stage("readings", readings, view=True),
             *self._combine(),
             Stage("m_sets", self._sets(set_readings)),
         ]
-
-    def facts_inputs(self) -> set[str]:
-        """The tables the `facts` view reads (the others can go once it is made)."""
-        return {"d_request", "d_case", "m_facts", *(t for t, _ in WIDE_FACTS.values())}
 
     def finish(self, present: set[str]) -> list[Stage]:
         """The last two statements, once the facts with a merged value are known: the case
@@ -933,29 +1153,26 @@ class Extraction:
         )
         # Each request's levels as the bits of a BIGINT, turned into names once per distinct
         # set of levels (a few hundred in an export) rather than once per request.
-        grouped = (
+        # (The levels found in text are added once the notes are read: `_final_requests`.)
+        coded = Stage(
+            "d_coded",
             f"SELECT pid, procedure, min(k) AS first, {d.bit_set('lv')} AS bits "
-            f"FROM ({item_levels}) AS l GROUP BY pid, procedure"
+            f"FROM ({item_levels}) AS l GROUP BY pid, procedure",
         )
-        names = (
-            f"SELECT bits, {d.pick_bits(LEVEL_ORDER, 'bits')} AS levels FROM "
-            "(SELECT DISTINCT bits FROM g) AS b WHERE bits IS NOT NULL"
+        # The cases: those with a coded request, and those with a report or document, whose
+        # text may hold the request (reader._with_text_requests); the request date is coded.
+        texts = " UNION ALL ".join(
+            f"SELECT {self._pid_of(t, 'x')} AS pid, 2 AS src, {d.null(SqlType.DATE)} AS day "
+            f"FROM {self._src(t)} x"
+            for t in TEXT_TYPES
+            if self._has(t)
         )
-        requests = Stage(
-            "d_request",
-            (
-                f"WITH g AS ({grouped}) "
-                "SELECT g.pid, CAST(row_number() OVER (PARTITION BY g.pid ORDER BY g.first) - 1 "
-                "AS BIGINT) AS request_no, g.procedure, n.levels "
-                f"FROM g LEFT JOIN ({names}) AS n ON n.bits = g.bits"
-            ),
-        )
+        items = "SELECT pid, src, day FROM d_item" + (f" UNION ALL {texts}" if texts else "")
         reqdate = Stage(
             "d_case",
             (
                 "SELECT pid, coalesce(min(day) FILTER (WHERE src = 0), max(day) FILTER (WHERE src "
-                "= 1)) "
-                "AS request_date FROM d_item GROUP BY pid"
+                f"= 1)) AS request_date FROM ({items}) AS i WHERE pid IS NOT NULL GROUP BY pid"
             ),
         )
         # Diagnoses the request names: a claim's items' diagnosisSequence (all of the claim's
@@ -979,7 +1196,40 @@ class Extraction:
                 "WHERE o.src = 1 OR o.every = 1 OR s.seq IS NOT NULL"
             ),
         )
-        return [item, requests, reqdate, linked]
+        return [item, coded, reqdate, linked]
+
+    def _final_requests(self) -> Stage:
+        """d_request: the coded requests, a coded request with no level taking the levels the
+        text gives for its procedure; for a case with no coded request, those found in text,
+        one per procedure in the order first found, their levels united
+        (reader._with_text_requests). Cases the reader refuses are left out."""
+        d = self.d
+        text = (
+            "SELECT pid, procedure, min(seq) AS first, bit_or(bits) AS bits "
+            f"FROM {NOTE_REQUESTS} GROUP BY pid, procedure"
+        )
+        requests = (
+            "SELECT c.pid, c.first, c.procedure, coalesce(c.bits, t.bits) AS bits FROM d_coded c "
+            "LEFT JOIN t ON t.pid = c.pid AND t.procedure = c.procedure UNION ALL "
+            "SELECT t.pid, t.first, t.procedure, t.bits FROM t "
+            "WHERE t.pid NOT IN (SELECT pid FROM d_coded)"
+        )
+        # Each request's levels as the bits of a BIGINT, turned into names once per distinct
+        # set of levels (a few hundred in an export) rather than once per request.
+        names = (
+            f"SELECT bits, {d.pick_bits(LEVEL_ORDER, 'bits')} AS levels FROM "
+            "(SELECT DISTINCT bits FROM g) AS b WHERE bits IS NOT NULL"
+        )
+        return Stage(
+            "d_request",
+            (
+                f"WITH t AS ({text}), g AS ({requests}) "
+                "SELECT g.pid, CAST(row_number() OVER (PARTITION BY g.pid ORDER BY g.first) - 1 "
+                "AS BIGINT) AS request_no, g.procedure, n.levels "
+                f"FROM g LEFT JOIN ({names}) AS n ON n.bits = g.bits "
+                f"WHERE g.pid NOT IN (SELECT pid FROM {REFUSED_CASES})"
+            ),
+        )
 
     def _episode_and_conditions(self) -> list[Stage]:
         d = self.d
@@ -1353,16 +1603,17 @@ class Extraction:
 
     def documents(self) -> str | None:
         """The resources whose text goes to the note reader: case, JSON text, request date,
-        fullUrl (in a bundle)."""
+        fullUrl (in a bundle), input file; in the order of the input."""
         present = [t for t in TEXT_TYPES if t in self.types]
         if not present:
             return None
         union = " UNION ALL ".join(
-            f"SELECT {self._pid_of(t, 'x')} AS pid, x.text, x.url, x.file, x.line_no FROM src_{t} x"
+            f"SELECT {self._pid_of(t, 'x')} AS pid, x.text, x.url, x.file, x.line_no "
+            f"FROM {self._src(t)} x"
             for t in present
         )
         return (
-            f"SELECT t.pid, t.text, q.request_date, t.url FROM ({union}) AS t "
+            f"SELECT t.pid, t.text, q.request_date, t.url, t.file FROM ({union}) AS t "
             "JOIN d_case q ON q.pid = t.pid ORDER BY t.pid, t.file, t.line_no"
         )
 
@@ -1376,7 +1627,7 @@ class Extraction:
         d = self.d
         named = " UNION ALL ".join(
             d.exploded(
-                f"src_{t} x",
+                f"{self._src(t)} x",
                 f"{self._pid_of(t, 'x')} AS pid",
                 f"regexp_extract_all(x.text, {string_literal(_BINARY_URL)}, 2)",
                 "bid",
@@ -1529,11 +1780,24 @@ class Extraction:
             ),
         )
 
-    def _facts_sql(self) -> str:
+    def facts_inputs(self) -> set[str]:
+        """The tables the `facts` view reads (the others can go once it is made)."""
+        return {"d_request", "d_case", "m_facts", *(t for t, _ in WIDE_FACTS.values())}
+
+    def as_of_dates(self) -> str:
+        """The distinct as-of dates of the requests (the `as_of` column of `facts`, without
+        making the facts)."""
+        return f"SELECT DISTINCT {self._as_of()} FROM d_request r JOIN d_case q ON q.pid = r.pid"
+
+    def _as_of(self) -> str:
         d = self.d
         today = d.date_literal(self.dates.today.isoformat())
         given = d.date_literal(self.dates.as_of.isoformat()) if self.dates.as_of else "NULL"
-        as_of = f"CAST(coalesce({given}, q.request_date, {today}) AS DATE)"
+        return f"CAST(coalesce({given}, q.request_date, {today}) AS DATE)"
+
+    def _facts_sql(self) -> str:
+        d = self.d
+        as_of = self._as_of()
         columns = []
         for name, column, kind in fact_columns():
             if name == PROCEDURE_FACT:

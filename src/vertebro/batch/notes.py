@@ -4,7 +4,8 @@ The set-based reader hands each DocumentReference or DiagnosticReport (the resou
 and the case's request date) to a worker. The worker does what the per-case FHIR reader does
 with such a resource: takes its texts (`fhir.documents.document_texts`) and reads them with
 the note reader (`fhir.notes.read_texts`, i.e. `vertebro.adapters.nlp.read_note`), and returns
-the readings as rows of the readings table, each with the rank of its kind of text.
+the readings as rows of the readings table, each with the rank of its kind of text, and the
+procedures requested in the texts (the reader takes them when a case has no coded request).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import json
 import multiprocessing
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import ExitStack
 from dataclasses import dataclass
 
 from vertebro.adapters.fhir.bundle import BundleIndex
@@ -22,9 +24,13 @@ from vertebro.adapters.fhir.documents import document_texts
 from vertebro.adapters.fhir.notes import NoteReader, note_reader, read_texts
 from vertebro.batch.extract import READING_COLUMNS, VALUE_COLUMN
 from vertebro.batch.facts_table import to_cell
+from vertebro.batch.lookups import LEVEL_ORDER
 from vertebro.core.catalogue import CATALOGUE
+from vertebro.core.levels import Level
 
 ReadingRow = tuple[object, ...]
+# A request found in text: case, procedure, levels as bits (None: none).
+FoundRequest = tuple[str, str, int | None]
 _INDEX = {name: index for index, (name, _) in enumerate(READING_COLUMNS)}
 
 
@@ -45,12 +51,14 @@ def reader_available() -> bool:
     return note_reader() is not None
 
 
-def read_document(document: Document, reader: NoteReader | None = None) -> list[ReadingRow]:
-    """The readings the note reader (`reader`, else the installed one) finds in one
-    resource's texts (run in a worker)."""
+def read_document(
+    document: Document, reader: NoteReader | None = None
+) -> tuple[list[ReadingRow], list[FoundRequest]]:
+    """The readings and the requests the note reader (`reader`, else the installed one)
+    finds in one resource's texts (run in a worker)."""
     resource = _parsed(document.resource_json)
     if resource is None:
-        return []
+        return [], []
     # The resource and the Binaries beside it, as the reader's bundle index holds them, so
     # that an attachment's url resolves as it does there.
     entries = [{"fullUrl": document.url, "resource": resource}]
@@ -62,7 +70,9 @@ def read_document(document: Document, reader: NoteReader | None = None) -> list[
     ctx = ReadContext(BundleIndex.of(bundle if document.binaries else resource))
     ctx.request_date = document.request_date
     rows = []
+    requests: list[FoundRequest] = []
     for found in read_texts(ctx, document_texts(ctx), reader):
+        requests += [(document.pid, r.procedure.value, _bits(r.levels)) for r in found.requests]
         for reading in found.readings:
             fact = reading.fact
             spec = CATALOGUE.get(fact.name)
@@ -78,7 +88,15 @@ def read_document(document: Document, reader: NoteReader | None = None) -> list[
             row[_INDEX["priority"]] = reading.priority
             row[_INDEX["w"]] = reading.when
             rows.append(tuple(row))
-    return rows
+    return rows, requests
+
+
+def _bits(levels: Sequence[Level] | None) -> int | None:
+    """Levels as the bits `Dialect.bit_set` makes of their positions in LEVEL_ORDER."""
+    bits = 0
+    for level in levels or ():
+        bits |= 1 << (LEVEL_ORDER.index(str(level)) + 1)
+    return bits or None
 
 
 def _parsed(text: str) -> dict[str, object] | None:
@@ -89,9 +107,17 @@ def _parsed(text: str) -> dict[str, object] | None:
     return value if isinstance(value, dict) else None
 
 
-def _read_batch(job: tuple[Sequence[Document], NoteReader | None]) -> list[ReadingRow]:
+def _read_batch(
+    job: tuple[Sequence[Document], NoteReader | None],
+) -> tuple[list[ReadingRow], list[FoundRequest]]:
     documents, reader = job
-    return [row for document in documents for row in read_document(document, reader)]
+    rows: list[ReadingRow] = []
+    requests: list[FoundRequest] = []
+    for document in documents:
+        found_rows, found_requests = read_document(document, reader)
+        rows += found_rows
+        requests += found_requests
+    return rows, requests
 
 
 def read_documents(
@@ -101,27 +127,29 @@ def read_documents(
     reader: NoteReader | None = None,
     batch: int = 16,
     advance: Callable[[int], None] | None = None,
-) -> list[ReadingRow]:
+) -> tuple[list[ReadingRow], list[FoundRequest]]:
     """Read every document in `workers` processes (in this process when workers is 1) with
     `reader` (a module-level function, so that workers can receive it; default: the installed
-    note reader); `advance` is told how many documents each finished batch held."""
+    note reader): the readings, and the requests in the order found. `advance` is told how
+    many documents each finished batch held."""
     batches = list(_batches(documents, batch))
-    if workers <= 1:
-        out = []
-        for group in batches:
-            out += _read_batch((group, reader))
-            if advance:
-                advance(len(group))
-        return out
     rows: list[ReadingRow] = []
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+    requests: list[FoundRequest] = []
+    with ExitStack() as stack:
+        results: Iterable[tuple[list[ReadingRow], list[FoundRequest]]]
         jobs = [(group, reader) for group in batches]
-        for group, found in zip(batches, pool.map(_read_batch, jobs), strict=True):
-            rows += found
+        if workers <= 1:
+            results = map(_read_batch, jobs)
+        else:
+            context = multiprocessing.get_context("spawn")
+            pool = ProcessPoolExecutor(max_workers=workers, mp_context=context)
+            results = stack.enter_context(pool).map(_read_batch, jobs)
+        for group, (found_rows, found_requests) in zip(batches, results, strict=True):
+            rows += found_rows
+            requests += found_requests
             if advance:
                 advance(len(group))
-    return rows
+    return rows, requests
 
 
 def _batches(items: Iterable[Document], size: int) -> Iterator[list[Document]]:

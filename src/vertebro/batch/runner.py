@@ -3,7 +3,9 @@
 The run keeps its work in a folder beside the output (`<out>.work/`):
 
 * `facts.parquet`: the facts table, written once the whole input has been read and checked
-  (nothing is written before: a bad line stops the run with nothing on disk);
+  (nothing is written before: a bad line stops the run with nothing on disk), when the run has
+  several chunks or the work is kept. A run of one chunk evaluates the facts as they are made:
+  there is nothing to resume but that one chunk, and an interrupted run starts again;
 * `chunks/part-NNNNN.parquet`: the results of the cases whose id falls in bucket N, each
   written under a temporary name and renamed when complete (a rename is atomic), so an
   interrupted run never leaves half a chunk;
@@ -32,7 +34,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from vertebro.adapters import policy_files
@@ -143,11 +144,18 @@ def run_batch(
                 progress=show.reading,
                 document_progress=show.documents,
             )
-            chunks = max(1, math.ceil(read.requests / max(1, options.chunk_rows)))
+            requests, days = read.requests, read.as_of_dates
+            chunks = max(1, math.ceil(requests / max(1, options.chunk_rows)))
             # The chunk of each row is fixed with the facts: a resumed run splits the same.
             bucket = engine.dialect.bucket("case_id", chunks)
-            (work / "chunks").mkdir(parents=True, exist_ok=True)
-            _commit(facts_path, _writer(engine, f"SELECT *, {bucket} AS chunk FROM facts"))
+            engine.view("facts_all", f"SELECT *, {bucket} AS chunk FROM facts")
+            if chunks > 1 or options.keep_work:
+                # Worth resuming from (or kept to evaluate again): made once, written, and
+                # the chunks read from the file. A single chunk is evaluated straight from
+                # the view; interrupted, the input is read again.
+                (work / "chunks").mkdir(parents=True, exist_ok=True)
+                _commit(facts_path, _writer(engine, "SELECT * FROM facts_all"))
+                engine.read_parquet("facts_all", facts_path)
             manifest = {
                 "facts": facts_key,
                 "today": day.isoformat(),
@@ -157,10 +165,12 @@ def run_batch(
             _write_manifest(work, manifest)
         else:
             show.note(f"reusing the facts read earlier ({facts_path})")
+            engine.read_parquet("facts_all", facts_path)
+            requests = pq.ParquetFile(facts_path).metadata.num_rows
+            days = {d for (d,) in engine.rows("SELECT DISTINCT as_of FROM facts_all")}
         assert manifest is not None
         chunks = int(manifest["chunks"])
-        requests = pq.ParquetFile(facts_path).metadata.num_rows
-        policy = _policy(options.policy, facts_path, day)
+        policy = _policy(options.policy, days, day)
         results_key = {"policy": asdict(policy.ref), "engine": options.engine}
         chunk_dir = work / "chunks"
         if manifest.get("results") != results_key:
@@ -169,7 +179,6 @@ def run_batch(
             _write_manifest(work, manifest)
         chunk_dir.mkdir(parents=True, exist_ok=True)
         compiled = compile_policy(policy, engine.dialect)
-        engine.read_parquet("facts_all", facts_path)
         done_rows, reused = 0, 0
         parts = [chunk_dir / f"part-{k:05d}.parquet" for k in range(chunks)]
         for part in parts:
@@ -180,7 +189,8 @@ def run_batch(
         for number, part in enumerate(parts):
             if part.exists():
                 continue
-            query = compiled.sql(f"(SELECT * FROM facts_all WHERE chunk = {number}) AS src")
+            rows = "facts_all" if chunks == 1 else f"facts_all WHERE chunk = {number}"
+            query = compiled.sql(f"(SELECT * FROM {rows}) AS src")
             _commit(part, _writer(engine, query))
             done_rows += pq.ParquetFile(part).metadata.num_rows
             show.evaluating(done_rows, requests)
@@ -218,15 +228,14 @@ def _engine(name: EngineName, workers: int) -> Iterator[Engine]:
             duck.close()
 
 
-def _policy(name: str, facts: Path, today: dt.date) -> Policy:
+def _policy(name: str, days: set[dt.date], today: dt.date) -> Policy:
     """The one policy version in effect on every case's as-of date.
 
     Raises:
         InputError: the policy is unknown, no version is in effect on some date, or the cases'
             dates fall under different versions (run them with --as-of, or split the input).
     """
-    dates = pc.unique(pq.read_table(facts, columns=["as_of"]).column("as_of"))
-    days = {d for d in dates.to_pylist() if isinstance(d, dt.date)} or {today}
+    days = {d for d in days if isinstance(d, dt.date)} or {today}
     found: dict[str, Policy] = {}
     for day in sorted(days):
         policy = policy_files.resolve(name, day)

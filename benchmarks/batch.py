@@ -45,7 +45,7 @@ from vertebro.adapters.fhir import read_fhir
 from vertebro.batch.agreement import disagreements, duckdb_evaluate, expected_table
 from vertebro.batch.compile import compile_policy
 from vertebro.batch.dialect import DUCKDB, SPARK, duckdb_type, string_literal
-from vertebro.batch.extract import SCHEMAS
+from vertebro.batch.extract import PARSED_SCHEMAS
 from vertebro.batch.facts_table import CaseFacts, facts_table
 from vertebro.batch.synthetic import AS_OF, bundle, fact_cases, unknown_masks, write_ndjson
 from vertebro.core.policy import Policy
@@ -246,7 +246,7 @@ def parse_floor(folder: Path) -> tuple[float, float]:
 
 
 def _duckdb_columns(rtype: str) -> dict[str, str]:
-    return {name: duckdb_type(shape) for name, shape in SCHEMAS[rtype].items()}
+    return {name: duckdb_type(shape) for name, shape in PARSED_SCHEMAS[rtype].items()}
 
 
 def _patients(folder: Path) -> Iterator[list[dict[str, object]]]:

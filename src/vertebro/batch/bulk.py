@@ -46,7 +46,13 @@ from vertebro.batch.extract import (
     concept_value,
 )
 from vertebro.batch.lookups import LOOKUPS
-from vertebro.batch.notes import Document, ReadingRow, read_documents, reader_available
+from vertebro.batch.notes import (
+    Document,
+    ReadingRow,
+    json_object,
+    read_documents,
+    reader_available,
+)
 
 NDJSON_SUFFIXES = (".ndjson", ".ndjson.gz", ".jsonl", ".jsonl.gz")
 BUNDLE_SUFFIXES = (".json",)
@@ -553,7 +559,7 @@ def _over_text_limits(
         if texts <= MAX_BUNDLE_TEXTS and characters <= MAX_BUNDLE_TEXT_CHARS:
             continue
         entries = [(row[3], str(row[1])) for row in documents] + list(named)
-        resources = [(url, _json_object(text)) for url, text in entries]
+        resources = [(url, json_object(text)) for url, text in entries]
         bundle = {
             "resourceType": "Bundle",
             "type": "collection",
@@ -564,11 +570,3 @@ def _over_text_limits(
         if ctx.text_refused:
             out[pid] = (int(str(documents[0][4])), ctx.text_refused)
     return out
-
-
-def _json_object(text: str) -> dict[str, object] | None:
-    try:
-        value = json.loads(text)
-    except ValueError:
-        return None
-    return value if isinstance(value, dict) else None

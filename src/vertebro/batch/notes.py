@@ -56,14 +56,14 @@ def read_document(
 ) -> tuple[list[ReadingRow], list[FoundRequest]]:
     """The readings and the requests the note reader (`reader`, else the installed one)
     finds in one resource's texts (run in a worker)."""
-    resource = _parsed(document.resource_json)
+    resource = json_object(document.resource_json)
     if resource is None:
         return [], []
     # The resource and the Binaries beside it, as the reader's bundle index holds them, so
     # that an attachment's url resolves as it does there.
     entries = [{"fullUrl": document.url, "resource": resource}]
     for url, text in document.binaries:
-        binary = _parsed(text)
+        binary = json_object(text)
         if binary is not None:
             entries.append({"fullUrl": url, "resource": binary})
     bundle = {"resourceType": "Bundle", "type": "collection", "entry": entries}
@@ -99,7 +99,8 @@ def _bits(levels: Sequence[Level] | None) -> int | None:
     return bits or None
 
 
-def _parsed(text: str) -> dict[str, object] | None:
+def json_object(text: str) -> dict[str, object] | None:
+    """The JSON object in `text`; None when it is not one."""
     try:
         value = json.loads(text)
     except ValueError:

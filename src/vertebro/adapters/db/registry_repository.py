@@ -439,7 +439,7 @@ def registry_transaction(db: Database) -> Iterator[Session]:
         DatabaseUnavailable: the database could not be reached.
     """
     with db.transaction() as repository:
-        yield repository._s  # the unit of work's session: Repository offers no public handle
+        yield repository.session
 
 
 @dataclass(frozen=True, slots=True)

@@ -111,6 +111,11 @@ class Repository:
     def __init__(self, session: Session) -> None:
         self._s = session
 
+    @property
+    def session(self) -> Session:
+        """The unit of work's session, for stores that share its transaction (the registry)."""
+        return self._s
+
     # --- cases ---------------------------------------------------------------------------
 
     def add(self, stored: StoredCase, *, now: dt.datetime) -> None:

@@ -37,7 +37,7 @@ from vertebro.adapters.errors import InputError
 from vertebro.adapters.fhir.codes import System, official_title
 from vertebro.adapters.fhir.notes import nlp_function, note_reader
 from vertebro.core import cases
-from vertebro.core.case import Case
+from vertebro.core.case import UNNAMED_NOTE_CASE, Case
 from vertebro.core.cases import (
     AssessedItem,
     CaseError,
@@ -145,7 +145,9 @@ def read_note_text(text: str, source: str, *, note_date: dt.date | None) -> Read
     requests = tuple(r for r in getattr(reading, "requests", ())
                      if isinstance(r, ProcedureRequest))
     warnings = tuple(str(w) for w in getattr(reading, "warnings", ()))
-    return ReadResult(Case("note", source, requests, facts, note_date), "clinical note", warnings)
+    return ReadResult(
+        Case(UNNAMED_NOTE_CASE, source, requests, facts, note_date), "clinical note", warnings
+    )
 
 
 class NoteReaderUnavailable(InputError):

@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict
 
 from vertebro.adapters import pathway_files
 from vertebro.adapters.errors import InputError
-from vertebro.core.case import Case
+from vertebro.core.case import UNNAMED_NOTE_CASE, Case
 from vertebro.core.criteria import Citation
 from vertebro.core.evaluator import CriterionResult
 from vertebro.core.pathway.checks import CheckResult, readiness, run_checks
@@ -605,6 +605,7 @@ def render_html(report: PreparationReport) -> str:
         sources=sources,
         source_number={source.id: number for number, source in enumerate(sources, 1)},
         days=leaflet_days(report.plan),
+        made_for=None if report.case == UNNAMED_NOTE_CASE else report.case,
     )
 
 

@@ -156,6 +156,8 @@ def test_a_pasted_note_is_read_and_the_unrecorded_blood_thinners_are_flagged(web
     flags = text_of(section(page, "flags-heading"))
     assert "Blood thinners" in flags or "blood thinner" in flags
     assert "clinician to confirm" in text_of(section(page, "plan-heading"))
+    # Pasted text names no patient: the leaflet does not call the placeholder case theirs.
+    assert "Made for:" not in page
 
 
 @pytest.mark.parametrize(("who", "allowed"), [

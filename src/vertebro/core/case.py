@@ -8,6 +8,10 @@ from dataclasses import dataclass
 from vertebro.core.evaluator import ProcedureRequest
 from vertebro.core.facts import FactSet
 
+# The id of a case read from pasted note text, which names no patient or record: a placeholder,
+# not something to show a patient as theirs.
+UNNAMED_NOTE_CASE = "note"
+
 
 @dataclass(frozen=True, slots=True)
 class Case:

@@ -263,3 +263,22 @@ def test_the_response_never_holds_a3_before_a_decision(
         body = load(PAS_DIR / name)
         body["entry"][0]["resource"]["identifier"][0]["value"] = f"A3-{n}"
         assert "A3" not in review_status(api.post(SUBMIT, body).json())
+
+
+@pytest.mark.parametrize("whose", ["Claim", "Patient"])
+def test_an_identifier_longer_than_the_store_keeps_is_refused_alike_on_every_database(
+    api_any: Api, whose: str
+) -> None:
+    # SQLite would store any length and PostgreSQL refuse it: the request is refused before
+    # either, with the element named.
+    body = load(PAS_DIR / "conformant_pas_bundle_v110.json")
+    resource = next(
+        e["resource"] for e in body["entry"] if e["resource"]["resourceType"] == whose
+    )
+    resource["identifier"][0]["value"] = "9" * 600
+    response = api_any.post(SUBMIT, body)
+    assert response.status_code == 400
+    issue = response.json()["issue"][0]
+    assert "the limit is 500" in issue["diagnostics"]
+    assert issue["expression"][0].endswith("identifier")
+    assert api_any.get("/cases").json()["count"] == 0

@@ -86,6 +86,11 @@ class PasRequest:
     questionnaire_responses: tuple[Entry, ...]  # supportingInfo QuestionnaireResponses
 
 
+# The longest identifier (system|value) a case is stored and found by: the database's column
+# size, checked here so that every database refuses the same requests the same way.
+MAX_IDENTIFIER_CHARS = 500
+
+
 def _fail(where: str, message: str) -> InputError:
     return InputError(where, message)
 
@@ -173,6 +178,9 @@ def _read_claim(data: Json, index: BundleIndex, claim: Entry) -> PasRequest:
                                         "request")
     first_id = identifiers[0]
     key = f"{string(first_id.get('system')) or ''}|{string(first_id.get('value'))}"
+    if len(key) > MAX_IDENTIFIER_CHARS:
+        raise _fail("Claim.identifier", f"the identifier (system and value) is {len(key):,} "
+                                        f"characters; the limit is {MAX_IDENTIFIER_CHARS}")
     for element in ("patient", "insurer", "provider"):
         if not string((obj(c.get(element)) or {}).get("reference")):
             raise _fail(f"Claim.{element}", f"the Claim needs a {element} reference")
@@ -199,10 +207,16 @@ def _read_claim(data: Json, index: BundleIndex, claim: Entry) -> PasRequest:
                                                  "apart (spec-34)")
         items.append(_item(index, item, sequence, where))
         traces.append(trace)
+    patient = index.resolve(_ref(c.get("patient")))
+    patient_key = _identifier_key(patient)
+    if patient is not None and patient_key is not None and len(patient_key) > MAX_IDENTIFIER_CHARS:
+        raise _fail(f"{patient.path}.identifier", f"the patient's identifier (system and value) is "
+                                                  f"{len(patient_key):,} characters; the limit is "
+                                                  f"{MAX_IDENTIFIER_CHARS}")
     return PasRequest(
         bundle=data, index=index, claim=claim, key=key, identifiers=identifiers,
         items=tuple(items), item_traces=tuple(traces), priority=_priority(c),
-        patient_key=_identifier_key(index.resolve(_ref(c.get("patient")))),
+        patient_key=patient_key,
         provider_keys=_provider_keys(index, c),
         questionnaire_responses=_questionnaire_responses(index, c),
     )

@@ -50,6 +50,17 @@ def _probe(dialect: Dialect) -> list[str]:
         "array_contains(l, 'L1')",
         f"{dialect.add_days('d', '3')}",
         "coalesce(b, TRUE) AND NOT coalesce(b, FALSE)",
+        # The names whose condition holds, unknown counting as not: [], ['x', 'y'], ['y'].
+        dialect.names_where([("b", "x"), ("k > 1", "y"), ("b AND k = 1", "z")]),
+        dialect.field(
+            dialect.parse_json_or_null(
+                "CASE k WHEN 1 THEN 'not json' WHEN 2 THEN '{\"v\": 7}' END", {"v": SqlType.BIGINT}
+            ),
+            "v",
+        ),
+        dialect.field(
+            dialect.struct({"n": "k", "t": dialect.transform("l", "e", "lower(e)")}), "t"
+        ),
     ]
 
 
@@ -76,9 +87,14 @@ def test_spark_agrees_with_duckdb_and_the_per_case_engine(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     duck = duckdb.connect()
-    assert _rows(lambda q: spark.sql(q).collect(), SPARK) == _rows(
-        lambda q: duck.execute(q).fetchall(), DUCKDB
-    )
+    on_duckdb = _rows(lambda q: duck.execute(q).fetchall(), DUCKDB)
+    assert _rows(lambda q: spark.sql(q).collect(), SPARK) == on_duckdb
+    # names_where, JSON parsed or NULL, a struct of a transformed array: as meant, not only alike.
+    assert [row[-3:] for row in on_duckdb] == [
+        ([], None, None),
+        (["x", "y"], 7, []),
+        (["y"], None, ["t12", "l1", "sacrum"]),
+    ]
 
     for version in policy_files.shipped():
         policy = version.policy

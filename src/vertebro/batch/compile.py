@@ -318,8 +318,10 @@ class _Compiler:
         insufficient = string_literal(Outcome.INSUFFICIENT_INFORMATION.value)
         return f"CASE WHEN {count} = 1 THEN CASE {pick} END ELSE {insufficient} END AS _outcome"
 
-    def _missing(self) -> str:
-        per_procedure: dict[Procedure, str] = {}
+    def _missing_items(self) -> dict[Procedure, list[tuple[str, str]]]:
+        """Per procedure, the facts that may be missing in the evaluator's order, each with
+        the condition (a column expression) under which it is listed, each fact once."""
+        out: dict[Procedure, list[tuple[str, str]]] = {}
         for procedure in Procedure:
             entries: list[tuple[str, str]] = []
             seen_trees: set[str] = set()
@@ -337,9 +339,16 @@ class _Compiler:
                 first = (
                     condition if not earlier else f"{condition} AND NOT ({' OR '.join(earlier)})"
                 )
-                items.append(f"CASE WHEN {first} THEN {string_literal(fact)} END")
+                items.append((first, fact))
             if items:
-                per_procedure[procedure] = self.d.compact(self.d.string_array(items))
+                out[procedure] = items
+        return out
+
+    def _missing(self) -> str:
+        per_procedure = {
+            procedure: self.d.names_where(entries)
+            for procedure, entries in self._missing_items().items()
+        }
         empty = self.d.string_array([])
         insufficient = string_literal(Outcome.INSUFFICIENT_INFORMATION.value)
         return (

@@ -231,8 +231,7 @@ def _read_as(d: Dialect, expr: str, shape: JsonShape, depth: int) -> str:
         def parsed(text: str) -> str:
             """The array in `text`, a JSON object {"v": [...]}, when it is valid JSON (the
             engines give a string's value unquoted: it may be any text)."""
-            value = d.field(f"({d.parse_json(text, {'v': [_parsed(element)]})})", "v")
-            return f"CASE WHEN {d.json_valid(text)} THEN {value} END"
+            return d.field(f"({d.parse_json_or_null(text, {'v': [_parsed(element)]})})", "v")
 
         array = parsed(f"concat('{{\"v\":', {expr}, '}}')")
         if element is S:  # concepts, kept as text: a lone one is the text itself
@@ -1653,13 +1652,14 @@ class Extraction:
         the few that disagree go through the settling pools (rank, then tie to the request,
         then recency).
         """
-        d = self.d
         safety = ", ".join(string_literal(f) for f in sorted(SAFETY_FACTS))
         timeless = ", ".join(string_literal(f) for f in sorted(TIMELESS_FACTS))
-        pick = ", ".join(f"{d.any_value(c)} AS {c}" for c in ("b", "s", "n", "d"))
         # Readings of one fact hold their value in one column; they agree when its least and
         # greatest values are equal. Sets (CHOICES) are united instead; levels read from text
-        # are not used (the request's levels come from the request).
+        # are not used (the request's levels come from the request). A group's value is read
+        # only when its readings agree: then it is their least value, an aggregate `agree`
+        # computes anyway (cheaper than another per column).
+        pick = ", ".join(f"min({c}) AS {c}" for c in ("b", "s", "n", "d"))
         agree = "coalesce(min(b) = max(b), min(s) = max(s), min(n) = max(n), min(d) = max(d))"
         lists = ", ".join(
             string_literal(name)

@@ -28,7 +28,7 @@ import pytest
 from vertebro.adapters import policy_files
 from vertebro.adapters.fhir import read_fhir
 from vertebro.batch.agreement import disagreements, expected_table
-from vertebro.batch.bulk import discover, read_bulk
+from vertebro.batch.bulk import ReadReport, discover, read_bulk
 from vertebro.batch.compile import compile_policy
 from vertebro.batch.dialect import DUCKDB
 from vertebro.batch.engines import DuckDbEngine, Engine
@@ -63,10 +63,22 @@ def _batch_facts(
     skip_bad: bool = False,
 ) -> pa.Table:
     """The batch's facts table (DuckDB unless another engine is given)."""
+    return _batch_read(folder, tmp, reader, workers, engine, skip_bad)[1]
+
+
+def _batch_read(
+    folder: Path,
+    tmp: Path,
+    reader: Any,
+    workers: int = 1,
+    engine: Engine | None = None,
+    skip_bad: bool = False,
+) -> tuple[ReadReport, pa.Table]:
+    """What the batch read, and its facts table."""
     engine = engine or DuckDbEngine(tmp / "duck")
     out = tmp / "facts.parquet"
     try:
-        read_bulk(
+        report = read_bulk(
             engine,
             discover(folder),
             dates=RunDates(None, AS_OF),
@@ -77,7 +89,7 @@ def _batch_facts(
         engine.write_parquet("SELECT * FROM facts", out)
     finally:
         engine.close()
-    return pq.read_table(out)
+    return report, pq.read_table(out)
 
 
 def _differences(expected: pa.Table, actual: pa.Table) -> list[str]:
@@ -220,18 +232,7 @@ def test_a_bundle_file_that_is_not_json_is_a_bad_line_not_a_crash(
     (bad,) = caught.value.lines
     assert Path(bad.file).name == "broken.json"
     assert "not valid JSON" in bad.reason
-    engine = DuckDbEngine(tmp_path / "duck2")
-    try:
-        report = read_bulk(
-            engine,
-            discover(folder),
-            dates=RunDates(None, AS_OF),
-            skip_bad=True,
-            workers=1,
-            note_reader=fake_note_reader,
-        )
-    finally:
-        engine.close()
+    report, _ = _batch_read(folder, tmp_path, fake_note_reader, skip_bad=True)
     assert report.bad_total == 1 and report.requests == 1
 
 
@@ -534,21 +535,8 @@ def test_a_bundle_over_the_readers_text_limits_is_bad_input_as_the_reader_says(
         "many-letters.json",
     ]
     assert all("texts or 500,000 characters" in bad.reason for bad in caught.value.lines)
-    engine = DuckDbEngine(tmp_path / "duck-skip")
-    try:
-        report = read_bulk(
-            engine,
-            discover(folder),
-            dates=RunDates(None, AS_OF),
-            skip_bad=True,
-            workers=1,
-            note_reader=fake_note_reader,
-        )
-        engine.write_parquet("SELECT * FROM facts", tmp_path / "skipped.parquet")
-    finally:
-        engine.close()
+    report, actual = _batch_read(folder, tmp_path, fake_note_reader, skip_bad=True)
     assert report.bad_total == 2
-    actual = pq.read_table(tmp_path / "skipped.parquet")
     expected = facts_table(_expected(kept, fake_note_reader))
     assert _differences(expected, actual) == []
     assert report.requests == actual.num_rows == expected.num_rows

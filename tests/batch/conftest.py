@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import importlib
 import json
 import sys
 from collections.abc import Iterator
@@ -56,15 +57,20 @@ def read_note(text, *, source, note_date=None):
 """
 
 
+def installed_note_reader(
+    name: str, source: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Any]:
+    """`read_note` of a module written from `source` and importable by name, so that worker
+    processes can receive it; the module is forgotten afterwards."""
+    (tmp_path / f"{name}.py").write_text(source, encoding="utf-8")
+    monkeypatch.syspath_prepend(str(tmp_path))  # spawned workers get sys.path too
+    yield importlib.import_module(name).read_note
+    sys.modules.pop(name, None)
+
+
 @pytest.fixture
 def fake_note_reader(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    module = tmp_path / "fidelity_notes.py"
-    module.write_text(NOTE_READER, encoding="utf-8")
-    monkeypatch.syspath_prepend(str(tmp_path))  # spawned workers get sys.path too
-    import fidelity_notes  # type: ignore[import-not-found]
-
-    yield fidelity_notes.read_note
-    sys.modules.pop("fidelity_notes", None)
+    yield from installed_note_reader("fidelity_notes", NOTE_READER, tmp_path, monkeypatch)
 
 
 def _shared(path: Path) -> dict[str, Any]:

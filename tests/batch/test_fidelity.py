@@ -15,7 +15,6 @@ from __future__ import annotations
 import base64
 import json
 import shutil
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -36,6 +35,8 @@ from vertebro.batch.extract import RunDates
 from vertebro.batch.facts_table import CaseFacts, facts_table
 from vertebro.batch.runner import BatchOptions, run_batch
 from vertebro.batch.synthetic import AS_OF
+
+from .conftest import installed_note_reader
 
 
 def _write(folder: Path, bundles: dict[str, dict[str, Any]]) -> Path:
@@ -582,13 +583,9 @@ def read_note(text, *, source, note_date=None):
 
 @pytest.fixture
 def requesting_note_reader(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    module = tmp_path / "requesting_notes.py"
-    module.write_text(REQUESTING_NOTE_READER, encoding="utf-8")
-    monkeypatch.syspath_prepend(str(tmp_path))  # spawned workers get sys.path too
-    import requesting_notes  # type: ignore[import-not-found]
-
-    yield requesting_notes.read_note
-    sys.modules.pop("requesting_notes", None)
+    yield from installed_note_reader(
+        "requesting_notes", REQUESTING_NOTE_READER, tmp_path, monkeypatch
+    )
 
 
 def _requests_in_text(fidelity_bundles: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:

@@ -20,7 +20,7 @@ from vertebro.adapters.fhir import read_fhir
 from vertebro.batch.agreement import reader_cases
 from vertebro.batch.bulk import BadInputError, discover, read_bulk
 from vertebro.batch.engines import DuckDbEngine
-from vertebro.batch.extract import RunDates
+from vertebro.batch.extract import PARSED_SCHEMAS, RunDates
 from vertebro.batch.facts_table import CaseFacts, facts_table
 from vertebro.batch.synthetic import AS_OF, Resource, bundle, coded_case, write_ndjson
 
@@ -265,3 +265,34 @@ def test_a_folder_of_bundles_is_read_in_one_statement_with_each_file_named(
     finally:
         engine.close()
     assert rows == [(0, "bundle-zero"), (1, "case-1"), (2, "bundle-two")]
+
+
+def test_an_export_split_into_many_small_files_is_read_in_a_few_statements(
+    population: list[list[Resource]], export: Path, tmp_path: Path
+) -> None:
+    # A statement per NDJSON file cost about 2 ms a file however small (6,709 files of eight
+    # lines: 18 s against 1.2 s for the same resources in 64 files); runs of files are read
+    # together, each record keeping its file's number and its order in the file.
+    folder = tmp_path / "split"
+    folder.mkdir()
+    for path in sorted(export.glob("*.ndjson")):
+        lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        for start in range(0, len(lines), 3):
+            part = folder / f"{path.stem}.{start // 3:04d}.ndjson"
+            part.write_text("\n".join(lines[start : start + 3]) + "\n", encoding="utf-8")
+    claims = [f for f in discover(folder) if Path(f.path).name.startswith("Claim.")]
+    assert len(claims) > 64
+    engine = DuckDbEngine(tmp_path / "duck", threads=2)
+    try:
+        sql = engine.typed_lines(claims, "Claim", PARSED_SCHEMAS["Claim"])
+        assert sql is not None and sql.count("read_json(") == 16
+        rows = engine.rows(f"SELECT file, r.id FROM {sql} ORDER BY file, line_no")
+    finally:
+        engine.close()
+    assert rows == [
+        (item.number, json.loads(line)["id"])
+        for item in claims
+        for line in Path(item.path).read_text(encoding="utf-8").splitlines()
+    ]
+    expected = _expected(reader_cases(population, TODAY))
+    assert _differences(expected, _facts(folder, tmp_path)) == []

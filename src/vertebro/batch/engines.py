@@ -29,6 +29,8 @@ from vertebro.batch.dialect import (
 from vertebro.batch.facts_table import ARROW_TYPES
 
 Columns = tuple[tuple[str, SqlType], ...]
+# Up to this many NDJSON files of a type are read one statement each (see `_file_groups`).
+_FILES_READ_ALONE = 16
 
 # Columns of the lines relation: where a line (or bundle entry) is (the file's number and the
 # line's), its case when the input says so, the entry's fullUrl (bundles only), its text.
@@ -67,10 +69,10 @@ class Engine(Protocol):
     def typed_lines(
         self, files: Sequence[InputFile], rtype: str, shape: Mapping[str, JsonShape]
     ) -> str | None:
-        """A faster relation like `lines`, already parsed: file, line_no (the record's number,
-        for order only), grp, url, rtype and r, for NDJSON files of one resource type; lines
-        that are not such a resource have a NULL rtype. None when the engine has no such
-        reader."""
+        """A faster relation like `lines`, already parsed: file, line_no (increasing with the
+        record's place in its file, for order only), grp, url, rtype and r, for NDJSON files
+        of one resource type; lines that are not such a resource have a NULL rtype. None when
+        the engine has no such reader."""
         ...
 
     def rows(self, sql: str) -> list[tuple[Any, ...]]:
@@ -122,6 +124,7 @@ class DuckDbEngine:
         )
         self._views: set[str] = set()
         self._bundle_lists = 0
+        self._threads = threads or os.cpu_count() or 1
 
     def lines(self, files: Sequence[InputFile]) -> str:
         """See `Engine.lines`."""
@@ -176,15 +179,21 @@ class DuckDbEngine:
             + "}"
         )
         fields = ", ".join(f'"{k}" := j."{k}"' for k in shape)
-        parts = [
-            f"SELECT CAST({f.number} AS BIGINT) AS file, CAST(j.ordinality AS BIGINT) AS line_no, "
-            "CAST(NULL AS VARCHAR) AS grp, CAST(NULL AS VARCHAR) AS url, "
-            f"j.resourceType AS rtype, struct_pack({fields}) AS r "
-            f"FROM read_json({string_literal(f.path)}, format='newline_delimited', "
-            f"columns={spec}, ignore_errors=true, maximum_object_size=1000000000) "
-            "WITH ORDINALITY AS j"
-            for f in files
-        ]
+        parts = []
+        for group in _file_groups(files, self._threads):
+            # One read over a group's files: the file is its position in the list; ORDINALITY
+            # runs on across the group's files in their order, so it orders a file's records.
+            numbers = "[" + ", ".join(str(f.number) for f in group) + "]"
+            paths = "[" + ", ".join(string_literal(f.path) for f in group) + "]"
+            parts.append(
+                f"SELECT CAST({numbers}[CAST(j.file_index AS BIGINT) + 1] AS BIGINT) AS file, "
+                "CAST(j.ordinality AS BIGINT) AS line_no, "
+                "CAST(NULL AS VARCHAR) AS grp, CAST(NULL AS VARCHAR) AS url, "
+                f"j.resourceType AS rtype, struct_pack({fields}) AS r "
+                f"FROM read_json({paths}, format='newline_delimited', "
+                f"columns={spec}, ignore_errors=true, maximum_object_size=1000000000) "
+                "WITH ORDINALITY AS j"
+            )
         return "(" + " UNION ALL ".join(parts) + ") AS typed"
 
     def rows(self, sql: str) -> list[tuple[Any, ...]]:
@@ -225,6 +234,18 @@ class DuckDbEngine:
     def close(self) -> None:
         """See `Engine.close`."""
         self._con.close()
+
+
+def _file_groups(files: Sequence[InputFile], threads: int) -> list[Sequence[InputFile]]:
+    """The files in runs of neighbours, each read by one statement. A read WITH ORDINALITY
+    runs on one thread, so a few large files are read one per statement (their statements
+    run side by side); many files are read in a few runs, since a statement per file costs
+    about 2 ms however small the file (an export split into thousands of small files)."""
+    runs = max(2 * threads, _FILES_READ_ALONE)
+    if len(files) <= runs:
+        return [[f] for f in files]
+    size = -(-len(files) // runs)
+    return [files[start : start + size] for start in range(0, len(files), size)]
 
 
 def _duckdb_bundles(source: str, files: str) -> str:

@@ -258,3 +258,42 @@ def test_windows_line_endings_read_the_same(read: Read) -> None:
     windows = read(text.replace("\n", "\r\n")).facts
     assert {n: unix.value(n) for n in unix} == {n: windows.value(n) for n in windows}
     assert windows.value("conservative_treatment.duration_weeks") == 8.0
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("She takes apixaban 5 mg twice daily.", {"apixaban"}),
+        ("Medications: warfarin, clopidogrel.", {"warfarin", "clopidogrel"}),
+        ("Current medications: Eliquis 5 mg BD, Plavix 75 mg OD.", {"apixaban", "clopidogrel"}),
+        ("Hold apixaban for 48 hours before the procedure.", {"apixaban"}),  # hers, held
+        ("Possibly on clopidogrel.", {"clopidogrel"}),  # doubt errs towards taking it
+        ("Not on warfarin. Takes aspirin 75 mg.", {"aspirin"}),
+        ("On apixaban. No antiplatelets.", {"apixaban"}),
+        ("She is anticoagulated for AF.", {"other"}),  # a kind without its name
+        ("She is on a DOAC for atrial fibrillation.", {"other"}),
+        ("On low molecular weight heparin.", {"other"}),  # the longer match, not heparin
+        ("On apixaban; anticoagulation reviewed.", {"apixaban"}),
+        ("Not on any blood thinners.", set()),
+        ("No anticoagulants or antiplatelets.", set()),
+        ("Denies taking blood thinners.", set()),
+        ("No anticoagulants.", None),  # antiplatelets still unknown
+        ("Allergies: aspirin.\n\nShe has back pain.", None),
+        ("Allergic to aspirin.", None),
+        ("Aspirin allergy.", None),
+        ("Plan: start aspirin after the procedure.", None),  # planned, not taken
+        ("The risks of anticoagulation were discussed.", None),
+        ("Her mother takes warfarin.", None),
+        ("Past medical history: warfarin for DVT in 2010.\n\nMedications: paracetamol.", None),
+    ],
+)
+def test_blood_thinners(read: Read, text: str, expected: set[str] | None) -> None:
+    value = read(text).facts.value("medication.blood_thinners")
+    assert value == (None if expected is None else frozenset(expected))
+
+
+def test_blood_thinner_evidence_is_the_medicine_named(read: Read) -> None:
+    text = "Regular medications: bisoprolol, apixaban 5 mg twice daily, paracetamol."
+    [evidence] = read(text).facts["medication.blood_thinners"].evidence
+    assert evidence.span is not None
+    assert text[evidence.span[0] : evidence.span[1]] == "apixaban"

@@ -125,3 +125,16 @@ def test_missing_file_and_missing_date() -> None:
     assert code == 2 and err.startswith("vertebro: nowhere.yaml: ")
     code, _, err = run(EXAMPLE)
     assert code == 2 and "--procedure-date" in err
+
+
+def test_a_plan_from_a_note_stops_the_blood_thinner_the_note_names(tmp_path: Path) -> None:
+    note = tmp_path / "referral.txt"
+    note.write_text(
+        "Referral for vertebroplasty at L1.\n\n"
+        "Medications: warfarin 3 mg daily for atrial fibrillation, paracetamol.\n",
+        encoding="utf-8",
+    )
+    code, out, err = run(str(note), "--procedure-date", "2026-12-07", "--time", "08:00", *FIXED)
+    assert code == 0, err
+    assert "Stop warfarin at least 5 days before" in out
+    assert "Blood thinners not recorded" not in out

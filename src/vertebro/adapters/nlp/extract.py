@@ -322,6 +322,19 @@ _SEEN_BEFORE = re.compile(
 _CONTINUED = re.compile(r"continu|remain on|remains on|stay on|already|currently", re.IGNORECASE)
 _SPINAL_PAIN = re.compile(r"back|spin|thorac|lumb|neck|\bmid", re.IGNORECASE)
 
+_BLOOD_THINNERS = "medication.blood_thinners"
+_KINDS = ("anticoagulant", "antiplatelet")
+_ALLERGY = re.compile(r"allerg|intoleran|sensitivity|reaction to|contraindicat|avoid", re.I)
+_ALLERGY_AFTER = re.compile(r"\s*(?:-\s*)?(?:allergy|allergic|intolerance|sensitivity)\b", re.I)
+# Words that make a medicine one to be started, not one the patient has.
+_STARTED = re.compile(r"\b(?:start|starting|commence|commencing|begin|initiate|add|adding)\b", re.I)
+# Words before a kind of blood thinner that say the patient takes it.
+_ON = re.compile(
+    r"\b(?:on|takes|taking|uses|using|prescribed|receiving|requires|needs)\s+"
+    r"(?:an?\s+|any\s+|regular\s+|long-term\s+|lifelong\s+|oral\s+)*$",
+    re.I,
+)
+
 _MODALITY_FACTS = {
     "ct": "imaging.ct_fracture",
     "xray": "imaging.plain_film_fracture",
@@ -376,6 +389,7 @@ class _Reader:
             self._team,
             self._symptomatic,
             self._level_confirmation,
+            self._blood_thinners,
         ):
             reader()
         facts = self._settle(requests)
@@ -1154,6 +1168,58 @@ class _Reader:
                 self._add("pain.level_confirmed_by_examination", False, 1, self._of(f), f.levels)
 
     # ---- settling ---------------------------------------------------------------------------
+
+    # ---- blood thinners ----------------------------------------------------------------------
+
+    def _blood_thinners(self) -> None:
+        """Which blood thinners the patient takes. A named medicine counts when the note says or
+        suggests the patient takes it, or that it is to be stopped or restarted (it is theirs);
+        not when it is denied, only planned ("start aspirin"), an allergy, past history or a
+        relative's. Erring towards a medicine the patient may take is the safe side: the plan
+        asks a clinician about each one. The patient takes none only when the note denies both
+        kinds (anticoagulants and antiplatelets) or blood thinners as such; a kind said to be
+        taken without its name is an unnamed one ("other")."""
+        named: set[str] = set()
+        kinds_taken: list[_Found] = []
+        denied: dict[str, _Found] = {}
+        for f in self.found:
+            if f.group != "medicine" or f.status is None:
+                continue
+            drug, kind = f.concept.attrs.get("drug"), f.concept.attrs.get("drug_class", "")
+            if f.status == "negated":
+                if drug is None:
+                    for each in _KINDS if kind == "any" else (kind,):
+                        denied.setdefault(each, f)
+                continue
+            if f.status not in ("affirmed", "uncertain") or not self._taken(f):
+                continue
+            if drug is None:
+                kinds_taken.append(f)
+            else:
+                named.add(kind)
+                self._add(_BLOOD_THINNERS, frozenset({drug}), 2, self._of(f))
+        for f in kinds_taken:
+            kind = f.concept.attrs["drug_class"]
+            if not named & (set(_KINDS) if kind == "any" else {kind}):
+                self._add(_BLOOD_THINNERS, frozenset({"other"}), 2, self._of(f))
+        if set(_KINDS) <= denied.keys():
+            spans = {(f.mention.start, f.mention.end): f for f in denied.values()}
+            for f in spans.values():
+                self._add(_BLOOD_THINNERS, frozenset(), 2, self._of(f))
+
+    def _taken(self, f: _Found) -> bool:
+        """Whether a medicine's mention says the patient has it, judging by the words before it
+        in its sentence: not an allergy or intolerance, not a medicine only to be started, and
+        for a kind without a name, taken ("on anticoagulants", "anticoagulated")."""
+        sentence = self.annotation.sentences[f.mention.sentence]
+        before = self.text[sentence.start : f.mention.start]
+        if _ALLERGY.search(before[-60:]) or _ALLERGY_AFTER.match(self.text[f.mention.end :]):
+            return False
+        if _STARTED.search(re.split(r"[;,]|\band\b", before)[-1]):
+            return False
+        if f.concept.attrs.get("drug") is None:
+            return f.mention.text.lower().endswith("ated") or bool(_ON.search(before[-40:]))
+        return True
 
     def _settle(self, requests: tuple[ProcedureRequest, ...]) -> list[Fact]:
         wanted: set[Level] = {level for r in requests for level in (r.levels or ())}

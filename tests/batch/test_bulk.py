@@ -202,9 +202,11 @@ def test_note_readings_join_in_as_the_fhir_reader_merges_them(
 REPORTS = [
     "MRI lumbar spine: acute L1 compression fracture with marrow oedema on STIR. "
     "No retropulsion. No cord compression.",
+    "Medications: apixaban 5 mg twice daily, aspirin 75 mg daily.",
     "Spinal MDT discussed this patient today with the interventional radiologist and spinal "
     "surgeon; vertebroplasty agreed.",
     "Severe back pain despite 8 weeks of analgesia and physiotherapy. She is unable to walk.",
+    "Not on any blood thinners.",
 ]
 
 
@@ -243,6 +245,9 @@ def test_the_installed_note_reader_gives_what_the_fhir_reader_gives(
     actual = _facts(folder, tmp_path)
     assert _differences(_expected(reader_cases(cases, TODAY)), actual) == []
     assert actual.column("mdt__discussed").null_count < actual.num_rows
+    # Blood thinners from a letter: named ones, and none where the letter denies them.
+    thinners = actual.column("medication__blood_thinners").to_pylist()
+    assert ["apixaban", "aspirin"] in thinners and [] in thinners
 
 
 def test_a_folder_of_bundles_is_read_in_one_statement_with_each_file_named(

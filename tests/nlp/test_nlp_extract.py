@@ -268,6 +268,9 @@ def test_windows_line_endings_read_the_same(read: Read) -> None:
         ("Current medications: Eliquis 5 mg BD, Plavix 75 mg OD.", {"apixaban", "clopidogrel"}),
         ("Hold apixaban for 48 hours before the procedure.", {"apixaban"}),  # hers, held
         ("Possibly on clopidogrel.", {"clopidogrel"}),  # doubt errs towards taking it
+        ("To avoid bleeding, apixaban will be held for 48 hours.", {"apixaban"}),
+        ("She was started on apixaban last year.", {"apixaban"}),
+        ("Allergic to penicillin, takes aspirin.", {"aspirin"}),
         ("Not on warfarin. Takes aspirin 75 mg.", {"aspirin"}),
         ("On apixaban. No antiplatelets.", {"apixaban"}),
         ("She is anticoagulated for AF.", {"other"}),  # a kind without its name
@@ -281,6 +284,8 @@ def test_windows_line_endings_read_the_same(read: Read) -> None:
         ("Allergies: aspirin.\n\nShe has back pain.", None),
         ("Allergic to aspirin.", None),
         ("Aspirin allergy.", None),
+        ("Allergic to penicillin and aspirin.", None),
+        ("Avoid aspirin and NSAIDs.", None),
         ("Plan: start aspirin after the procedure.", None),  # planned, not taken
         ("The risks of anticoagulation were discussed.", None),
         ("Her mother takes warfarin.", None),

@@ -324,8 +324,14 @@ _SPINAL_PAIN = re.compile(r"back|spin|thorac|lumb|neck|\bmid", re.IGNORECASE)
 
 _BLOOD_THINNERS = "medication.blood_thinners"
 _KINDS = ("anticoagulant", "antiplatelet")
-_ALLERGY = re.compile(r"allerg|intoleran|sensitivity|reaction to|contraindicat|avoid", re.I)
+# An allergy or intolerance before a medicine in its clause, unless the patient is then said to
+# take something ("allergic to penicillin, takes aspirin"); or just after it ("aspirin allergy").
+_ALLERGY = re.compile(
+    r"(?:allerg|intoleran|sensitivity to|reaction to)(?!.*\b(?:takes|taking|on|prescribed)\b)",
+    re.I,
+)
 _ALLERGY_AFTER = re.compile(r"\s*(?:-\s*)?(?:allergy|allergic|intolerance|sensitivity)\b", re.I)
+_AVOID = re.compile(r"\bavoid\w*\s+(?:[a-z-]+\s+){0,2}$", re.I)  # "avoid aspirin"
 # Words that make a medicine one to be started, not one the patient has.
 _STARTED = re.compile(r"\b(?:start|starting|commence|commencing|begin|initiate|add|adding)\b", re.I)
 # Words before a kind of blood thinner that say the patient takes it.
@@ -1167,8 +1173,6 @@ class _Reader:
             ):
                 self._add("pain.level_confirmed_by_examination", False, 1, self._of(f), f.levels)
 
-    # ---- settling ---------------------------------------------------------------------------
-
     # ---- blood thinners ----------------------------------------------------------------------
 
     def _blood_thinners(self) -> None:
@@ -1213,13 +1217,18 @@ class _Reader:
         for a kind without a name, taken ("on anticoagulants", "anticoagulated")."""
         sentence = self.annotation.sentences[f.mention.sentence]
         before = self.text[sentence.start : f.mention.start]
-        if _ALLERGY.search(before[-60:]) or _ALLERGY_AFTER.match(self.text[f.mention.end :]):
+        clause = re.split(r"[;.]", before)[-1]
+        if _ALLERGY.search(clause) or _ALLERGY_AFTER.match(self.text[f.mention.end :]):
+            return False
+        if _AVOID.search(before):
             return False
         if _STARTED.search(re.split(r"[;,]|\band\b", before)[-1]):
             return False
         if f.concept.attrs.get("drug") is None:
             return f.mention.text.lower().endswith("ated") or bool(_ON.search(before[-40:]))
         return True
+
+    # ---- settling ---------------------------------------------------------------------------
 
     def _settle(self, requests: tuple[ProcedureRequest, ...]) -> list[Fact]:
         wanted: set[Level] = {level for r in requests for level in (r.levels or ())}

@@ -468,3 +468,28 @@ def test_urls_and_files_no_database_could_store_are_refused(api_any: Api) -> Non
                                                    "operator": "OP\u0000A"})
     assert body.status_code == 400
     assert api_any.unexpected_errors == 0
+
+
+def test_a_record_id_with_slashes_is_addressable(api_any: Api) -> None:
+    # Hospital record numbers such as "RBH/2026/0001" are valid ids; every address naming one
+    # must reach it, written plainly or with its slashes escaped.
+    created = _post(api_any, "/registry/procedures", {**PROCEDURE, "id": "RBH/2026/0001"})
+    assert created.status_code == 201, created.text
+    for number, (written, follow_up) in enumerate(
+        (("RBH/2026/0001", BASELINE), ("RBH%2F2026%2F0001", TWO_WEEKS)), start=1
+    ):
+        base = f"/registry/procedures/{written}"
+        leak = _post(api_any, f"{base}/complications", {**LEAK, "id": f"C/{number}"})
+        assert leak.status_code == 201, leak.text
+        assert leak.json()["procedure_id"] == "RBH/2026/0001"
+        response = _post(api_any, f"{base}/follow-ups", follow_up)
+        assert response.status_code == 201, response.text
+        detail = api_any.get(base)
+        assert detail.status_code == 200, detail.text
+        assert detail.json()["procedure"]["id"] == "RBH/2026/0001"
+    body = api_any.get("/registry/procedures/RBH/2026/0001").json()
+    assert [c["id"] for c in body["complications"]] == ["C/1", "C/2"]
+    assert [f["timepoint"] for f in body["follow_ups"]] == ["baseline", "2-weeks"]
+    assert api_any.get("/registry/complications/C/2/incident").status_code == 200
+    assert api_any.get("/registry/procedures/RBH/2026/0002").status_code == 404
+    assert api_any.unexpected_errors == 0

@@ -218,6 +218,28 @@ def test_a_device_incident_report_from_the_procedure_page(site: Web) -> None:
     assert refused.status_code == 400 and "device" in refused.text
 
 
+def test_a_record_number_with_slashes_has_its_pages(site: Web) -> None:
+    # "RBH/2026/0001" is a valid record id: the list links to its page, and its forms and its
+    # complication's incident report work at the addresses the pages give.
+    site.sign_in("requester")
+    assert record(site, id="RBH/2026/0001").status_code == 303
+    listed = site.client.get("/app/registry").text
+    assert 'href="/app/registry/procedures/RBH/2026/0001"' in listed
+    page = site.client.get("/app/registry/procedures/RBH/2026/0001")
+    assert page.status_code == 200 and "RBH/2026/0001" in page.text
+    assert 'action="/app/registry/procedures/RBH/2026/0001/complications"' in page.text
+    leak = site.post_form("/app/registry/procedures/RBH/2026/0001/complications",
+                          {**LEAK, "id": "C/1"})
+    assert leak.status_code == 303, leak.text
+    assert leak.headers["location"].startswith("/app/registry/procedures/RBH/2026/0001?")
+    follow_up = site.post_form("/app/registry/procedures/RBH/2026/0001/follow-ups", BASELINE)
+    assert follow_up.status_code == 303, follow_up.text
+    words = text(site.client.get("/app/registry/procedures/RBH/2026/0001").text)
+    assert "Cement leak (C/1)" in words and "Baseline (before the procedure)" in words
+    report = site.client.get("/app/registry/complications/C/1/incident")
+    assert report.status_code == 200 and "LOT-7" in report.text
+
+
 def test_the_pathway_comes_from_the_linked_case(site: Web) -> None:
     document = json.loads(json.dumps(yaml.safe_load(
         (EXAMPLES / "01-osteoporotic-l1-failed-conservative.yaml").read_text("utf-8")),

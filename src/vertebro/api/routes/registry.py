@@ -342,7 +342,7 @@ async def create_procedure(request: Request, principal: Recorder) -> Any:
     return JSONResponse(procedure_out(stored).model_dump(mode="json"), status_code=201)
 
 
-@router.post("/procedures/{procedure_id}/complications", status_code=201,
+@router.post("/procedures/{procedure_id:path}/complications", status_code=201,
              response_model=ComplicationOut, summary="Record a complication of a procedure",
              openapi_extra=_body(ComplicationIn, "procedure_id comes from the address"))
 async def create_complication(procedure_id: str, request: Request, principal: Recorder) -> Any:
@@ -358,7 +358,7 @@ async def create_complication(procedure_id: str, request: Request, principal: Re
     return JSONResponse(complication_out(stored).model_dump(mode="json"), status_code=201)
 
 
-@router.post("/procedures/{procedure_id}/follow-ups", status_code=201,
+@router.post("/procedures/{procedure_id:path}/follow-ups", status_code=201,
              response_model=FollowUpOut, summary="Record a follow-up of a procedure",
              openapi_extra=_body(FollowUpIn, "procedure_id comes from the address"))
 async def create_follow_up(procedure_id: str, request: Request, principal: Recorder) -> Any:
@@ -431,7 +431,7 @@ def list_procedures(
     return ProcedureListOut(count=len(found), procedures=[procedure_out(s) for s in found])
 
 
-@router.get("/procedures/{procedure_id}", response_model=ProcedureDetailOut,
+@router.get("/procedures/{procedure_id:path}", response_model=ProcedureDetailOut,
             summary="Read a procedure with its complications and follow-ups")
 def read_procedure(procedure_id: str, request: Request, principal: Reader,
                    organisation: Organisation = None) -> ProcedureDetailOut:
@@ -475,7 +475,7 @@ def audit_report(
                     headers={"Content-Disposition": 'attachment; filename="audit-report.pdf"'})
 
 
-@router.get("/complications/{complication_id}/incident",
+@router.get("/complications/{complication_id:path}/incident",
             summary="A draft device adverse incident report (never submitted)",
             response_model=IncidentReport,
             responses={200: {"content": {"text/html": {}, "application/pdf": {}}}})

@@ -345,7 +345,7 @@ async def _detail_page(
     )
 
 
-@router.get("/app/registry/procedures/{procedure_id}", response_class=HTMLResponse)
+@router.get("/app/registry/procedures/{procedure_id:path}", response_class=HTMLResponse)
 async def procedure_page(
     procedure_id: str, request: Request,
     user: Annotated[Principal, Depends(page_require(Permission.READ_REGISTRY))],
@@ -390,7 +390,7 @@ async def _add(request: Request, user: Principal, procedure_id: str, kind: str,
                               errors=errors, status=400)
 
 
-@router.post("/app/registry/procedures/{procedure_id}/complications",
+@router.post("/app/registry/procedures/{procedure_id:path}/complications",
              response_class=HTMLResponse)
 async def add_complication(
     procedure_id: str, request: Request,
@@ -400,7 +400,7 @@ async def add_complication(
     return await _add(request, user, procedure_id, "complication", COMPLICATION_FIELDS)
 
 
-@router.post("/app/registry/procedures/{procedure_id}/follow-ups", response_class=HTMLResponse)
+@router.post("/app/registry/procedures/{procedure_id:path}/follow-ups", response_class=HTMLResponse)
 async def add_follow_up(
     procedure_id: str, request: Request,
     user: Annotated[Principal, Depends(page_require(Permission.RECORD_OUTCOMES))],
@@ -409,7 +409,7 @@ async def add_follow_up(
     return await _add(request, user, procedure_id, "follow-up", FOLLOW_UP_FIELDS)
 
 
-@router.get("/app/registry/complications/{complication_id}/incident")
+@router.get("/app/registry/complications/{complication_id:path}/incident")
 async def incident_page(
     complication_id: str, request: Request,
     user: Annotated[Principal, Depends(page_require(Permission.READ_REGISTRY))],

@@ -9,6 +9,8 @@ from __future__ import annotations
 import base64
 import gzip
 import json
+import re
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +22,7 @@ from vertebro.adapters.fhir import read_fhir
 from vertebro.batch.agreement import reader_cases
 from vertebro.batch.bulk import BadInputError, discover, read_bulk
 from vertebro.batch.engines import DuckDbEngine
-from vertebro.batch.extract import PARSED_SCHEMAS, RunDates
+from vertebro.batch.extract import PARSED_SCHEMAS, STRICT_SCHEMAS, RunDates
 from vertebro.batch.facts_table import CaseFacts, facts_table
 from vertebro.batch.synthetic import AS_OF, Resource, bundle, coded_case, write_ndjson
 
@@ -301,3 +303,44 @@ def test_an_export_split_into_many_small_files_is_read_in_a_few_statements(
     ]
     expected = _expected(reader_cases(population, TODAY))
     assert _differences(expected, _facts(folder, tmp_path)) == []
+
+
+def test_files_are_read_strictly_and_again_as_the_reader_reads_when_an_array_is_a_lone_object(
+    population: list[list[Resource]], export: Path, tmp_path: Path, monkeypatch: Any
+) -> None:
+    # A file whose arrays are arrays, as FHIR R4 writes them, is parsed with its arrays typed
+    # (faster than as text parsed again); a line with a lone object where an array belongs
+    # has its file read again the tolerant way. The facts are the reader's either way.
+    reads: list[tuple[str, bool, bool]] = []
+    try_run = DuckDbEngine.try_run
+
+    def watched(self: DuckDbEngine, name: str, sql: str) -> bool:
+        done = try_run(self, name, sql)
+        rtype = re.search(r"/([A-Za-z]+)\.ndjson", sql)
+        assert rtype is not None
+        reads.append((rtype.group(1), "ignore_errors=false" in sql, done))
+        return done
+
+    monkeypatch.setattr(DuckDbEngine, "try_run", watched)
+    expected = _expected(reader_cases(population, TODAY))
+    assert _differences(expected, _facts(export, tmp_path / "strict")) == []
+    types = sorted(p.name.split(".")[0] for p in export.glob("*.ndjson"))
+    assert sorted(reads) == sorted(
+        [(t, True, True) for t in types if t in STRICT_SCHEMAS]
+        + [(t, False, True) for t in types if t not in STRICT_SCHEMAS]
+    )
+    assert {"Claim", "Condition", "ServiceRequest"} <= {t for t, strict, _ in reads if strict}
+
+    folder = tmp_path / "lone"
+    shutil.copytree(export, folder)
+    claims = folder / "Claim.ndjson"
+    lines = claims.read_text(encoding="utf-8").splitlines()
+    last = max(i for i, line in enumerate(lines) if len(json.loads(line)["item"]) == 1)
+    claim = json.loads(lines[last])
+    claim["item"] = claim["item"][0]
+    lines[last] = json.dumps(claim)
+    claims.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    reads.clear()
+    assert _differences(expected, _facts(folder, tmp_path / "tolerant")) == []
+    assert [r for r in reads if r[0] == "Claim"] == [("Claim", True, False), ("Claim", False, True)]
+    assert ("Condition", True, True) in reads

@@ -38,11 +38,13 @@ from vertebro.batch.extract import (
     REF,
     REFUSED_CASES,
     SCHEMAS,
+    STRICT_SCHEMAS,
     TEXT_KEPT,
     Extraction,
     RunDates,
     Stage,
     as_read,
+    as_read_strict,
     concept_value,
 )
 from vertebro.batch.lookups import LOOKUPS
@@ -339,19 +341,31 @@ def _load(
 
 def _fast(engine: Engine, group: _Group) -> bool:
     """Read a group with the engine's typed reader when it has one and every line turns out
-    to be a resource of the group's type; False (nothing kept) otherwise."""
+    to be a resource of the group's type; False (nothing kept) otherwise.
+
+    Files are first read strictly, their arrays parsed as arrays (`STRICT_SCHEMAS`: faster
+    than reading them as text and parsing that), and read again as the reader reads any
+    JSON (`PARSED_SCHEMAS`, `as_read`) when some line does not fit that shape.
+    """
     rtype = group.rtype
     if rtype is None or rtype not in SCHEMAS:
         return False
-    typed = engine.typed_lines(group.files, rtype, PARSED_SCHEMAS[rtype])
-    if typed is None:
+    d = engine.dialect
+    attempts = [(PARSED_SCHEMAS[rtype], as_read(d, "r", rtype), False)]
+    if rtype in STRICT_SCHEMAS:
+        attempts.insert(0, (STRICT_SCHEMAS[rtype], as_read_strict(d, "r", rtype), True))
+    for shape, struct, strict in attempts:
+        typed = engine.typed_lines(group.files, rtype, shape, strict=strict)
+        if typed is None:
+            return False
+        read = (
+            "SELECT file, line_no, grp, url, TRUE AS nonblank, rtype, "
+            f"CAST(NULL AS {d.type(SqlType.STRING)}) AS bad_text, {struct} AS r FROM {typed}"
+        )
+        if engine.try_run(group.name, read):
+            break
+    else:
         return False
-    engine.run(
-        group.name,
-        "SELECT file, line_no, grp, url, TRUE AS nonblank, rtype, "
-        f"CAST(NULL AS {engine.dialect.type(SqlType.STRING)}) AS bad_text, "
-        f"{as_read(engine.dialect, 'r', rtype)} AS r FROM {typed}",
-    )
     odd = engine.rows(
         f"SELECT count(*) FROM {group.name} WHERE rtype IS NULL OR rtype <> {string_literal(rtype)}"
     )[0][0]

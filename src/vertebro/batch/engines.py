@@ -67,12 +67,23 @@ class Engine(Protocol):
         ...
 
     def typed_lines(
-        self, files: Sequence[InputFile], rtype: str, shape: Mapping[str, JsonShape]
+        self,
+        files: Sequence[InputFile],
+        rtype: str,
+        shape: Mapping[str, JsonShape],
+        strict: bool = False,
     ) -> str | None:
         """A faster relation like `lines`, already parsed: file, line_no (increasing with the
         record's place in its file, for order only), grp, url, rtype and r, for NDJSON files
-        of one resource type; lines that are not such a resource have a NULL rtype. None when
-        the engine has no such reader."""
+        of one resource type; lines that are not such a resource have a NULL rtype, and
+        elements of another shape read as NULL. `strict`: a line that is not a JSON object of
+        this shape is an error of the statement reading the relation (see `try_run`) instead.
+        None when the engine has no such reader."""
+        ...
+
+    def try_run(self, name: str, sql: str) -> bool:
+        """`run`, or False (nothing made) when the engine's reader finds input that does not
+        fit a strict `typed_lines` read."""
         ...
 
     def rows(self, sql: str) -> list[tuple[Any, ...]]:
@@ -169,7 +180,11 @@ class DuckDbEngine:
         self._views.add(name)
 
     def typed_lines(
-        self, files: Sequence[InputFile], rtype: str, shape: Mapping[str, JsonShape]
+        self,
+        files: Sequence[InputFile],
+        rtype: str,
+        shape: Mapping[str, JsonShape],
+        strict: bool = False,
     ) -> str | None:
         """See `Engine.typed_lines`."""
         columns = {"resourceType": "VARCHAR", **{k: duckdb_type(v) for k, v in shape.items()}}
@@ -191,10 +206,23 @@ class DuckDbEngine:
                 "CAST(NULL AS VARCHAR) AS grp, CAST(NULL AS VARCHAR) AS url, "
                 f"j.resourceType AS rtype, struct_pack({fields}) AS r "
                 f"FROM read_json({paths}, format='newline_delimited', "
-                f"columns={spec}, ignore_errors=true, maximum_object_size=1000000000) "
+                f"columns={spec}, ignore_errors={str(not strict).lower()}, "
+                "maximum_object_size=1000000000) "
                 "WITH ORDINALITY AS j"
             )
         return "(" + " UNION ALL ".join(parts) + ") AS typed"
+
+    def try_run(self, name: str, sql: str) -> bool:
+        """See `Engine.try_run`."""
+        import duckdb
+
+        try:
+            self.run(name, sql)
+        except (duckdb.InvalidInputException, duckdb.ConversionException):
+            # The JSON reader's errors: a line that is not an object of the shape asked for.
+            self.drop(name)
+            return False
+        return True
 
     def rows(self, sql: str) -> list[tuple[Any, ...]]:
         """See `Engine.rows`."""
@@ -360,10 +388,19 @@ class SparkEngine:
         return "(" + " UNION ALL ".join(parts) + ") AS lines"
 
     def typed_lines(
-        self, files: Sequence[InputFile], rtype: str, shape: Mapping[str, JsonShape]
+        self,
+        files: Sequence[InputFile],
+        rtype: str,
+        shape: Mapping[str, JsonShape],
+        strict: bool = False,
     ) -> str | None:
         """See `Engine.typed_lines`."""
         return None
+
+    def try_run(self, name: str, sql: str) -> bool:
+        """See `Engine.try_run` (Spark has no typed reader: it only runs)."""
+        self.run(name, sql)
+        return True
 
     def run(self, name: str, sql: str) -> None:
         """See `Engine.run`."""

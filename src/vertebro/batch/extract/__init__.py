@@ -60,10 +60,12 @@ from vertebro.batch.extract.shapes import (
     PERIOD,
     REF,
     SCHEMAS,
+    STRICT_SCHEMAS,
     SUBJECT,
     TEXT_KEPT,
     TEXT_TYPES,
     as_read,
+    as_read_strict,
     concept_value,
 )
 
@@ -89,6 +91,7 @@ __all__ = [
     "REF",
     "REFUSED_CASES",
     "SCHEMAS",
+    "STRICT_SCHEMAS",
     "SUBJECT",
     "TEXT_KEPT",
     "TEXT_TYPES",
@@ -98,5 +101,6 @@ __all__ = [
     "RunDates",
     "Stage",
     "as_read",
+    "as_read_strict",
     "concept_value",
 ]

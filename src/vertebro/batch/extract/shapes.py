@@ -162,6 +162,41 @@ PARSED_SCHEMAS: Mapping[str, Mapping[str, JsonShape]] = {
 }
 
 
+def _strict(shape: JsonShape) -> JsonShape:
+    """The shape the strict reading parses for a top-level element: a tolerant array as an
+    array (of elements in their parsed shape), the rest as `_parsed` gives it."""
+    if isinstance(shape, list) and _tolerant(shape):
+        return [_parsed(shape[0])]
+    return _parsed(shape)
+
+
+# The shape each resource type is parsed with when its file is read strictly: the arrays of
+# the resource itself as arrays, as FHIR R4 writes them (an export that does not is read again
+# with `PARSED_SCHEMAS`); arrays within their elements still as text. Only the types for which
+# it differs from `PARSED_SCHEMAS` (for the others the strict reading would only repeat it).
+STRICT_SCHEMAS: Mapping[str, Mapping[str, JsonShape]] = {
+    rtype: strict
+    for rtype, shape in SCHEMAS.items()
+    if (strict := {key: _strict(value) for key, value in shape.items()}) != PARSED_SCHEMAS[rtype]
+}
+
+
+def as_read_strict(d: Dialect, expr: str, rtype: str) -> str:
+    """`as_read` for a resource parsed with `STRICT_SCHEMAS`: its own arrays are arrays
+    already, so only the arrays within their elements are read as the reader reads them."""
+    fields = {}
+    for key, shape in SCHEMAS[rtype].items():
+        value = d.field(expr, key)
+        if isinstance(shape, list):
+            element = shape[0]
+            if _tolerant(shape) and _parsed(element) != element:
+                value = d.transform(value, "e1", _read_as(d, "e1", element, 2))
+        else:
+            value = _read_as(d, value, shape, 1)
+        fields[key] = value
+    return f"CASE WHEN {expr} IS NULL THEN NULL ELSE {d.struct(fields)} END"
+
+
 def as_read(d: Dialect, expr: str, rtype: str) -> str:
     """A resource of `rtype` parsed with `PARSED_SCHEMAS` (`expr`, a column: it is named
     several times) in the shape of `SCHEMAS`, every array given as a lone object made an array

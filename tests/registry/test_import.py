@@ -311,3 +311,32 @@ def test_cli_import_exit_codes(tmp_path: Path) -> None:
     assert result.exit_code == 0 and "loaded 0 procedures, 0 complications, 3 follow-ups" in result.stdout
     missing = runner.invoke(main, ["registry", "import", str(tmp_path / "nope.csv"), "--db", db])
     assert missing.exit_code == 2 and "cannot read" in missing.stderr
+
+
+def test_cli_imports_procedures_first_whatever_order_the_files_are_named_in(tmp_path: Path) -> None:
+    # `registry import *.csv` lists follow_ups.csv before procedures.csv; read in that order,
+    # every follow-up would name a procedure not yet stored and be refused.
+    follow_ups = _write(tmp_path, "follow_ups.csv", FOLLOW_UPS)
+    procedures = _write(tmp_path, "procedures.csv", PROCEDURES)
+    db = str(tmp_path / "cli.sqlite3")
+    result = CliRunner().invoke(
+        main, ["registry", "import", str(follow_ups), str(tmp_path / "nope.csv"), str(procedures), "--db", db]
+    )
+    assert result.exit_code == 2  # the missing file, reported; the two others loaded
+    assert "nope.csv: cannot read" in result.stderr
+    assert result.stdout.splitlines() == [
+        f"{procedures}: loaded 3 procedures, 0 complications, 0 follow-ups",
+        f"{follow_ups}: loaded 0 procedures, 0 complications, 3 follow-ups",
+    ]
+    assert SqliteRegistryRepository(Path(db)).counts()["follow_ups"] == 3
+
+
+def test_files_holding_procedures_are_read_first_and_the_rest_keep_their_order(tmp_path: Path) -> None:
+    follow_ups = _write(tmp_path, "a.csv", FOLLOW_UPS)
+    broken = _write(tmp_path, "b.csv", "not,a,registry\n1,2,3\n")
+    procedures = _write(tmp_path, "c.csv", PROCEDURES)
+    later = _write(tmp_path, "d.csv", FOLLOW_UPS)
+    read = registry_service.readings_in_order([follow_ups, broken, procedures, later])
+    sources = [None if isinstance(r, InputError) else r.source for r in read]
+    assert sources == [str(procedures), str(follow_ups), None, str(later)]
+    assert isinstance(read[2], InputError) and str(broken) in str(read[2])

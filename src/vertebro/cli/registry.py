@@ -64,44 +64,50 @@ def registry_import(
     """Import registry CSV files or FHIR Bundles (Procedure, Observation, AdverseEvent).
 
     Every bad row is reported on stderr as file:line: field: problem. A file with a bad row
-    loads nothing (exit code 2) unless --skip-bad is given. Files are read in order, so a
-    complications or follow-ups file may refer to procedures from an earlier one. In the
+    loads nothing (exit code 2) unless --skip-bad is given. Files holding procedures are
+    imported first, so complications and follow-ups may name procedures from any file given
+    (registry import *.csv works whatever the names). In the
     service database a procedure's case_id must name a prior-authorisation case of the unit.
     """
     from vertebro import registry_service
     from vertebro.core.registry.ports import DuplicateRecordError
 
     failed = False
+    readings = registry_service.readings_in_order(files)
+    for unreadable in (r for r in readings if isinstance(r, InputError)):
+        click.echo(f"vertebro: {unreadable}", err=True)
+        failed = True
+    readable = [r for r in readings if not isinstance(r, InputError)]
     if db_path is not None:
         try:
             repo = registry_service.open_repository(db_path)
         except InputError as exc:
             fail(str(exc))
-        for path in files:
+        for reading in readable:
             try:
-                result = registry_service.import_file(
-                    path, repo, today=dt.date.today(), skip_bad=skip_bad
+                result = registry_service.store_reading(
+                    reading, repo, dt.date.today(), skip_bad=skip_bad
                 )
             except InputError as exc:
                 click.echo(f"vertebro: {exc}", err=True)
                 failed = True
                 continue
-            failed = _print_import(path, result, skip_bad) or failed
+            failed = _print_import(Path(reading.source), result, skip_bad) or failed
     else:
         unit = needs_organisation(organisation)
         db = registry_database(database_url)
         user = cli_user(unit)
         try:
-            for path in files:
+            for reading in readable:
                 try:
-                    result = registry_service.import_file_to_database(
-                        path, db, user, now=utc_now(), organisation=unit, skip_bad=skip_bad
+                    result = registry_service.import_reading(
+                        db, user, reading, now=utc_now(), organisation=unit, skip_bad=skip_bad
                     )
                 except (InputError, DuplicateRecordError) as exc:
                     click.echo(f"vertebro: {exc}", err=True)
                     failed = True
                     continue
-                failed = _print_import(path, result, skip_bad) or failed
+                failed = _print_import(Path(reading.source), result, skip_bad) or failed
         finally:
             db.dispose()
     if failed:

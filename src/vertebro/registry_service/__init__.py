@@ -41,6 +41,8 @@ from vertebro.registry_service.importing import (
     import_file,
     import_file_to_database,
     import_reading,
+    readings_in_order,
+    store_reading,
     store_registry,
 )
 from vertebro.registry_service.outcome_charts import chart_pathways, chart_trajectory, chart_trends
@@ -115,6 +117,7 @@ __all__ = [
     "open_repository",
     "procedure_detail",
     "read_scope",
+    "readings_in_order",
     "record_complication",
     "record_follow_up",
     "record_procedure",
@@ -126,6 +129,7 @@ __all__ = [
     "render_pdf",
     "save_chart_png",
     "simulate_registry",
+    "store_reading",
     "store_registry",
     "write_registry",
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -45,6 +46,23 @@ class ImportResult:
         return self.bad_rows == 0
 
 
+def readings_in_order(paths: Sequence[Path]) -> list[Reading | InputError]:
+    """Each file read (or why it cannot be), the files holding procedures first and the rest
+    in the order given: complications and follow-ups name their procedure, and a shell lists
+    `complications.csv` before `procedures.csv` when a user types `*.csv`."""
+    read: list[Reading | InputError] = []
+    for path in paths:
+        try:
+            read.append(registry_import.read_registry_file(path))
+        except InputError as exc:
+            read.append(exc)
+
+    def holds_procedures(item: Reading | InputError) -> bool:
+        return isinstance(item, Reading) and any(r.kind == "procedure" for r in item.rows)
+
+    return sorted(read, key=lambda item: not holds_procedures(item))
+
+
 def import_file(
     path: Path, repo: AbstractRegistryRepository, *, today: dt.date, skip_bad: bool = False
 ) -> ImportResult:
@@ -55,7 +73,17 @@ def import_file(
     Raises:
         InputError: the file itself cannot be read (not CSV/JSON, unknown header ...).
     """
-    reading = registry_import.read_registry_file(path)
+    return store_reading(registry_import.read_registry_file(path), repo, today, skip_bad=skip_bad)
+
+
+def store_reading(
+    reading: Reading, repo: AbstractRegistryRepository, today: dt.date, *, skip_bad: bool = False
+) -> ImportResult:
+    """`import_file` for a file already read.
+
+    Raises:
+        InputError: some of its records are already stored.
+    """
     checker = RowChecker(reading, repo, today)
     batch = checker.check()
     loaded = {"procedures": 0, "complications": 0, "follow_ups": 0}

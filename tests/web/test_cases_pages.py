@@ -174,7 +174,7 @@ def test_a_priority_page_counts_only_cases_of_that_priority(
 ) -> None:
     # The store is read in chunks of one so that the chunk boundaries are crossed.
     monkeypatch.setattr(cases_page, "PAGE_SIZE", 1)
-    monkeypatch.setattr("vertebro.case_service.PRIORITY_SCAN_CHUNK", 1)
+    monkeypatch.setattr("vertebro.case_service.reads.PRIORITY_SCAN_CHUNK", 1)
     ids = []
     for priority in ("standard", "expedited", "standard", "expedited", "standard"):
         ids.append((priority, submit(web, QUEUED, priority=priority)["id"]))

@@ -86,20 +86,13 @@ def store_reading(
     """
     checker = RowChecker(reading, repo, today)
     batch = checker.check()
-    loaded = {"procedures": 0, "complications": 0, "follow_ups": 0}
-    if checker.bad_rows == 0 or skip_bad:
+    stored = checker.bad_rows == 0 or skip_bad
+    if stored:
         try:
             repo.add(batch)
         except DuplicateRecordError as exc:
             raise InputError(reading.source, str(exc)) from None
-        loaded = {
-            "procedures": len(batch.procedures),
-            "complications": len(batch.complications),
-            "follow_ups": len(batch.follow_ups),
-        }
-    return ImportResult(
-        reading.source, loaded, checker.bad_rows, checker.problems, reading.notes, checker.details
-    )
+    return _result(reading, checker, batch if stored else None)
 
 
 def import_reading(
@@ -143,13 +136,16 @@ def import_reading(
             Entity("import", org, reading.source),
             f"{checker.bad_rows} bad rows; nothing stored",
         )
-    loaded = {"procedures": 0, "complications": 0, "follow_ups": 0}
-    if stored:
-        loaded = {
-            "procedures": len(batch.procedures),
-            "complications": len(batch.complications),
-            "follow_ups": len(batch.follow_ups),
-        }
+    return _result(reading, checker, batch if stored else None)
+
+
+def _result(reading: Reading, checker: RowChecker, stored: Registry | None) -> ImportResult:
+    """What a file brought: the records stored (None: nothing) and its bad rows."""
+    loaded = {
+        "procedures": len(stored.procedures) if stored else 0,
+        "complications": len(stored.complications) if stored else 0,
+        "follow_ups": len(stored.follow_ups) if stored else 0,
+    }
     return ImportResult(
         reading.source, loaded, checker.bad_rows, checker.problems, reading.notes, checker.details
     )

@@ -141,10 +141,11 @@ def import_reading(
 
 def _result(reading: Reading, checker: RowChecker, stored: Registry | None) -> ImportResult:
     """What a file brought: the records stored (None: nothing) and its bad rows."""
+    records = stored if stored is not None else Registry()
     loaded = {
-        "procedures": len(stored.procedures) if stored else 0,
-        "complications": len(stored.complications) if stored else 0,
-        "follow_ups": len(stored.follow_ups) if stored else 0,
+        "procedures": len(records.procedures),
+        "complications": len(records.complications),
+        "follow_ups": len(records.follow_ups),
     }
     return ImportResult(
         reading.source, loaded, checker.bad_rows, checker.problems, reading.notes, checker.details

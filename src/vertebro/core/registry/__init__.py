@@ -2,6 +2,7 @@
 
 Modules: `model` (records), `rows` (typed input rows), `validation` (checks across records),
 `benchmarks` (published figures with their sources), `stats` (Wilson intervals, funnel limits),
-`audit` (the report), `simulate` (a synthetic registry), `incident` (a device incident report),
+`audit` (the report, with its JSON shape in `audit_models` and what each rate counts in
+`audit_metrics`), `simulate` (a synthetic registry), `incident` (a device incident report),
 `ports` (the storage port), `linking` (the pathway from a linked prior-authorisation case).
 """

@@ -10,402 +10,81 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
-from typing import Literal
-
-from pydantic import BaseModel, ConfigDict
+from collections.abc import Iterable, Sequence
 
 from vertebro.core.catalogue import Procedure
 from vertebro.core.registry import stats
+from vertebro.core.registry.audit_metrics import (
+    FUNNEL_METRICS,
+    MAJOR_KINDS,
+    METRIC_BY_ID,
+    METRICS,
+    Episode,
+    Metric,
+    Test,
+    episodes,
+    is_major,
+    proportion,
+)
+from vertebro.core.registry.audit_models import (
+    AuditReport,
+    BenchmarkOut,
+    ComparisonOut,
+    CompletenessOut,
+    FunnelLimitOut,
+    FunnelOut,
+    FunnelPointOut,
+    Kind,
+    MeanOut,
+    PathwayOut,
+    PeriodOut,
+    ProportionOut,
+    RateOut,
+    SourceOut,
+    TimepointOut,
+    TrajectoryOut,
+)
 from vertebro.core.registry.benchmarks import (
     SOURCES,
     Benchmark,
     benchmarks_for,
     context_figures,
 )
-from vertebro.core.registry.model import (
-    ANALGESIC_RANK,
-    MOBILITY_RANK,
-    Complication,
-    ComplicationKind,
-    FollowUp,
-    FractureSite,
-    InjuryCause,
-    LeakSite,
-    ProcedureRecord,
-    Registry,
-    Timepoint,
-)
-
-Kind = Literal["benefit", "harm"]
-
-
-class _Out(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-
-class ProportionOut(_Out):
-    """events / n with the 95% Wilson interval."""
-
-    events: int
-    n: int
-    rate: float | None
-    low: float | None
-    high: float | None
-
-
-class MeanOut(_Out):
-    """A mean with its 95% interval."""
-
-    n: int
-    mean: float | None
-    low: float | None
-    high: float | None
-
-
-class BenchmarkOut(_Out):
-    """A published figure and where it comes from."""
-
-    id: str
-    figure: str
-    low: float
-    high: float
-    source: str
-    document: str
-    publisher: str
-    section: str
-    words: str
-    confidence: str
-    population: str
-    note: str | None
-
-
-class ComparisonOut(_Out):
-    """A unit's rate set against one published figure."""
-
-    benchmark: BenchmarkOut
-    position: stats.Position | None  # judged by the 95% interval; None without data
-
-
-class RateOut(_Out):
-    """One audited rate."""
-
-    metric: str
-    label: str
-    kind: Kind
-    definition: str
-    proportion: ProportionOut
-    comparisons: list[ComparisonOut]
-    note: str | None = None
-
-
-class FunnelPointOut(_Out):
-    """One operator on a funnel plot."""
-
-    operator: str
-    proportion: ProportionOut
-    flag: stats.FunnelFlag | None
-
-
-class FunnelLimitOut(_Out):
-    """The control limits at one volume."""
-
-    n: int
-    low_998: float
-    low_95: float
-    high_95: float
-    high_998: float
-
-
-class FunnelOut(_Out):
-    """A funnel plot of one rate across operators."""
-
-    metric: str
-    label: str
-    kind: Kind
-    unit: ProportionOut
-    operators: list[FunnelPointOut]
-    limits: list[FunnelLimitOut]
-
-
-class TimepointOut(_Out):
-    """Mean pain and disability at one timepoint."""
-
-    timepoint: Timepoint
-    pain: MeanOut
-    roland_morris: MeanOut
-
-
-class TrajectoryOut(_Out):
-    """Outcomes over follow-up for a group of procedures ('all' or one procedure type)."""
-
-    group: str
-    points: list[TimepointOut]
-
-
-class PeriodOut(_Out):
-    """Rates for the procedures done in one calendar quarter."""
-
-    period: str  # e.g. 2024-Q3
-    start: dt.date
-    procedures: int
-    pain_relief: ProportionOut
-    cement_leak: ProportionOut
-    complication: ProportionOut
-
-
-class PathwayOut(_Out):
-    """Outcomes of the patients one policy pathway (decided_by criterion) approved."""
-
-    policy: str | None
-    pathway: str | None
-    label: str
-    procedures: int
-    pain_relief: ProportionOut
-    pain_change: MeanOut  # 3 months minus baseline: negative is better
-    roland_morris_change: MeanOut
-    cement_leak: ProportionOut
-    complication: ProportionOut
-
-
-class CompletenessOut(_Out):
-    """How many of the follow-ups that were due by the report date are recorded."""
-
-    timepoint: Timepoint
-    due: int
-    recorded: int
-    rate: float | None
-
-
-class SourceOut(_Out):
-    """A document behind the figures."""
-
-    id: str
-    title: str
-    publisher: str
-    published: str
-    url: str | None
-
-
-class AuditReport(_Out):
-    """Everything `vertebro audit report` shows, in the shape of its JSON."""
-
-    title: str
-    period_from: dt.date | None
-    period_to: dt.date | None
-    first_procedure: dt.date | None
-    last_procedure: dt.date | None
-    generated_on: dt.date
-    procedures: int
-    operators: int
-    by_procedure: dict[str, int]
-    rates: list[RateOut]
-    context: list[BenchmarkOut]
-    funnels: list[FunnelOut]
-    trajectories: list[TrajectoryOut]
-    trends: list[PeriodOut]
-    pathways: list[PathwayOut]
-    completeness: list[CompletenessOut]
-    sources: list[SourceOut]
-    method: list[str]
-
-
-# --- Per-procedure facts ------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Episode:
-    """A procedure with its complications and follow-ups."""
-
-    procedure: ProcedureRecord
-    complications: tuple[Complication, ...]
-    follow_ups: dict[Timepoint, FollowUp]
-
-    def has(self, test: Callable[[Complication], bool]) -> bool:
-        """Whether any complication passes the test."""
-        return any(test(c) for c in self.complications)
-
-    def at(self, timepoint: Timepoint) -> FollowUp | None:
-        """The follow-up at a timepoint, if recorded."""
-        return self.follow_ups.get(timepoint)
-
-
-def episodes(registry: Registry) -> list[Episode]:
-    """Group the registry by procedure (complications and follow-ups of unknown procedures are
-    left out)."""
-    complications: dict[str, list[Complication]] = defaultdict(list)
-    for c in registry.complications:
-        complications[c.procedure_id].append(c)
-    follow_ups: dict[str, dict[Timepoint, FollowUp]] = defaultdict(dict)
-    for f in registry.follow_ups:
-        follow_ups[f.procedure_id][f.timepoint] = f
-    return [
-        Episode(p, tuple(complications.get(p.id, ())), follow_ups.get(p.id, {}))
-        for p in sorted(registry.procedures, key=lambda p: (p.date, p.id))
-    ]
-
-
-# A metric: (in the denominator?, is an event?) for one episode.
-Test = Callable[[Episode], bool | None]  # None: not in the denominator
-
-
-@dataclass(frozen=True, slots=True)
-class Metric:
-    """A rate the audit computes: its id, wording and how one episode counts."""
-
-    id: str
-    label: str
-    kind: Kind
-    definition: str
-    test: Test
-    note: str | None = None
-
-
-def _kind(kind: ComplicationKind) -> Callable[[Complication], bool]:
-    return lambda c: c.kind is kind
-
-
-def _pain_relief(e: Episode) -> bool | None:
-    base, later = e.at(Timepoint.BASELINE), e.at(Timepoint.MONTHS_3)
-    if base is None or later is None or base.pain is None or later.pain is None:
-        return None
-    return later.pain < base.pain
-
-
-def _analgesic_reduction(e: Episode) -> bool | None:
-    base, later = e.at(Timepoint.BASELINE), e.at(Timepoint.MONTHS_3)
-    if base is None or later is None or base.analgesics is None or later.analgesics is None:
-        return None
-    if ANALGESIC_RANK[base.analgesics] == 0:
-        return None  # nothing to reduce
-    return ANALGESIC_RANK[later.analgesics] < ANALGESIC_RANK[base.analgesics]
-
-
-def _mobility_improved(e: Episode) -> bool | None:
-    base, later = e.at(Timepoint.BASELINE), e.at(Timepoint.MONTHS_3)
-    if base is None or later is None or base.mobility is None or later.mobility is None:
-        return None
-    if MOBILITY_RANK[base.mobility] == 0:
-        return None  # no lost mobility to regain
-    return MOBILITY_RANK[later.mobility] < MOBILITY_RANK[base.mobility]
-
-
-def _leak(c: Complication) -> bool:
-    return c.kind is ComplicationKind.CEMENT_LEAK
-
-
-def _cement_cord_nerve(c: Complication) -> bool:
-    if c.kind is ComplicationKind.CEMENT_LEAK:
-        return bool(c.symptomatic) and c.leak_site in (LeakSite.CANAL, LeakSite.FORAMEN)
-    injury = c.kind in (ComplicationKind.NERVE_INJURY, ComplicationKind.CORD_INJURY)
-    return injury and c.cause is InjuryCause.CEMENT
-
-
-MAJOR_KINDS = frozenset({
-    ComplicationKind.PULMONARY_CEMENT_EMBOLISM,
-    ComplicationKind.NERVE_INJURY,
-    ComplicationKind.CORD_INJURY,
-    ComplicationKind.INFECTION,
-    ComplicationKind.BLEEDING,
-    ComplicationKind.DEATH,
-})
-
-
-def is_major(c: Complication) -> bool:
-    """A procedure-related complication: anything but an asymptomatic leak or a new fracture."""
-    return c.kind in MAJOR_KINDS or (c.kind is ComplicationKind.CEMENT_LEAK and bool(c.symptomatic))
-
-
-def _followed_a_year(e: Episode) -> bool:
-    return e.at(Timepoint.MONTHS_12) is not None or e.has(_kind(ComplicationKind.NEW_FRACTURE))
-
-
-def _new_fracture(site: FractureSite | None) -> Test:
-    def test(e: Episode) -> bool | None:
-        if not _followed_a_year(e):
-            return None
-        return e.has(
-            lambda c: c.kind is ComplicationKind.NEW_FRACTURE
-            and (site is None or c.fracture_site is site)
-        )
-
-    return test
-
-
-def _every(test: Callable[[Complication], bool]) -> Test:
-    return lambda e: e.has(test)
-
-
-_AT_3M = "with pain recorded at baseline and at 3 months"
-METRICS: tuple[Metric, ...] = (
-    Metric("pain-relief", "Pain relief at 3 months", "benefit",
-           f"Pain score (0-10) lower at 3 months than at baseline; procedures {_AT_3M}.",
-           _pain_relief),
-    Metric("analgesic-reduction", "Less pain medication at 3 months", "benefit",
-           "A weaker class of regular pain relief at 3 months than at baseline (none < "
-           "non-opioid < weak opioid < strong opioid); procedures taking pain relief at baseline "
-           "with both recorded.", _analgesic_reduction),
-    Metric("mobility-improved", "Regained mobility at 3 months", "benefit",
-           "Walking better at 3 months than at baseline (unable < with aids < independent); "
-           "procedures not walking independently at baseline, with both recorded.",
-           _mobility_improved),
-    Metric("cement-leak", "Cement leakage", "harm",
-           "Any cement leak recorded, with or without symptoms; all procedures.",
-           _every(_leak)),
-    Metric("symptomatic-leak", "Symptomatic cement leakage", "harm",
-           "A cement leak that caused symptoms; all procedures.",
-           _every(lambda c: _leak(c) and bool(c.symptomatic)),
-           note="No verified published rate (reference notes section 6: not verified)."),
-    Metric("leak-further-intervention", "Leak needing further intervention", "harm",
-           "A cement leak that needed treatment beyond observation; all procedures.",
-           _every(lambda c: _leak(c) and c.further_intervention)),
-    Metric("cement-cord-nerve", "Cement pressing on the cord or a nerve", "harm",
-           "A symptomatic leak into the canal or a foramen, or a nerve or cord injury caused by "
-           "cement; all procedures.", _every(_cement_cord_nerve)),
-    Metric("pulmonary-cement-embolism", "Cement reaching the lungs", "harm",
-           "A pulmonary cement embolism recorded; all procedures.",
-           _every(_kind(ComplicationKind.PULMONARY_CEMENT_EMBOLISM))),
-    Metric("nerve-cord-injury", "Nerve or cord injury (any cause)", "harm",
-           "A nerve root or spinal cord injury, whatever the cause; all procedures.",
-           _every(lambda c: c.kind in (ComplicationKind.NERVE_INJURY,
-                                       ComplicationKind.CORD_INJURY))),
-    Metric("infection", "Infection", "harm", "An infection recorded; all procedures.",
-           _every(_kind(ComplicationKind.INFECTION)),
-           note="The Royal Berkshire leaflet calls this very unlikely and gives no figure."),
-    Metric("bleeding", "Bleeding", "harm", "Bleeding recorded; all procedures.",
-           _every(_kind(ComplicationKind.BLEEDING)),
-           note="The Royal Berkshire leaflet calls this very unlikely and gives no figure."),
-    Metric("new-fracture-adjacent", "New fracture next to a treated level (12 months)", "harm",
-           "A new vertebral fracture at a level adjacent to a treated one within 12 months; "
-           "procedures with a 12-month follow-up or a new fracture recorded.",
-           _new_fracture(FractureSite.ADJACENT)),
-    Metric("new-fracture-any", "New fracture at any level (12 months)", "harm",
-           "A new vertebral fracture at any level within 12 months; procedures with a 12-month "
-           "follow-up or a new fracture recorded.", _new_fracture(None)),
-    Metric("death-30-days", "Death within 30 days", "harm",
-           "A death within 30 days of the procedure; all procedures.",
-           _every(_kind(ComplicationKind.DEATH)),
-           note="No published figure in the sources."),
-    Metric("major-complication", "Procedure-related complication", "harm",
-           "Any complication other than an asymptomatic leak or a new fracture (a symptomatic "
-           "leak, cement in the lungs, nerve or cord injury, infection, bleeding, death); all "
-           "procedures.", _every(is_major)),
-)
-METRIC_BY_ID = {m.id: m for m in METRICS}
-FUNNEL_METRICS = ("cement-leak", "major-complication", "pain-relief")
-
-
-def proportion(items: Iterable[Episode], metric: Metric) -> stats.Proportion:
-    """The metric's events and denominator among the episodes, with its Wilson interval."""
-    events = n = 0
-    for e in items:
-        outcome = metric.test(e)
-        if outcome is None:
-            continue
-        n += 1
-        events += outcome
-    return stats.wilson(events, n)
+from vertebro.core.registry.model import Registry, Timepoint
+
+__all__ = [
+    "DUE_AFTER_DAYS",
+    "FUNNEL_METRICS",
+    "MAJOR_KINDS",
+    "METHOD",
+    "METRICS",
+    "METRIC_BY_ID",
+    "AuditReport",
+    "BenchmarkOut",
+    "ComparisonOut",
+    "CompletenessOut",
+    "Episode",
+    "FunnelLimitOut",
+    "FunnelOut",
+    "FunnelPointOut",
+    "Kind",
+    "MeanOut",
+    "Metric",
+    "PathwayOut",
+    "PeriodOut",
+    "ProportionOut",
+    "RateOut",
+    "SourceOut",
+    "Test",
+    "TimepointOut",
+    "TrajectoryOut",
+    "benchmark_out",
+    "build_audit",
+    "episodes",
+    "is_major",
+    "proportion",
+    "quarter",
+]
 
 
 def _p(value: stats.Proportion) -> ProportionOut:
@@ -422,9 +101,18 @@ def benchmark_out(b: Benchmark) -> BenchmarkOut:
     """A published figure with its source's details."""
     source = SOURCES[b.source]
     return BenchmarkOut(
-        id=b.id, figure=b.figure, low=b.low, high=b.high, source=b.source,
-        document=source.title, publisher=source.publisher, section=b.section, words=b.words,
-        confidence=b.confidence.value, population=b.population, note=b.note,
+        id=b.id,
+        figure=b.figure,
+        low=b.low,
+        high=b.high,
+        source=b.source,
+        document=source.title,
+        publisher=source.publisher,
+        section=b.section,
+        words=b.words,
+        confidence=b.confidence.value,
+        population=b.population,
+        note=b.note,
     )
 
 
@@ -462,12 +150,21 @@ def _funnel(items: Sequence[Episode], metric: Metric) -> FunnelOut:
         for n in stats.funnel_grid(max(max_n, 10)):
             lim = stats.funnel_limits(n, unit.rate)
             limits.append(
-                FunnelLimitOut(n=n, low_998=lim.low_998, low_95=lim.low_95,
-                               high_95=lim.high_95, high_998=lim.high_998)
+                FunnelLimitOut(
+                    n=n,
+                    low_998=lim.low_998,
+                    low_95=lim.low_95,
+                    high_95=lim.high_95,
+                    high_998=lim.high_998,
+                )
             )
     return FunnelOut(
-        metric=metric.id, label=metric.label, kind=metric.kind, unit=_p(unit),
-        operators=points, limits=limits,
+        metric=metric.id,
+        label=metric.label,
+        kind=metric.kind,
+        unit=_p(unit),
+        operators=points,
+        limits=limits,
     )
 
 
@@ -559,7 +256,9 @@ def _completeness(items: Sequence[Episode], as_of: dt.date) -> list[Completeness
         recorded = sum(e.at(tp) is not None for e in due)
         out.append(
             CompletenessOut(
-                timepoint=tp, due=len(due), recorded=recorded,
+                timepoint=tp,
+                due=len(due),
+                recorded=recorded,
                 rate=recorded / len(due) if due else None,
             )
         )
@@ -598,8 +297,9 @@ def build_audit(
     by_type: dict[str, list[Episode]] = defaultdict(list)
     for e in items:
         by_type[e.procedure.procedure.value].append(e)
-    used_sources = {b.source for b in (*(b for m in METRICS for b in benchmarks_for(m.id)),
-                                      *context_figures())}
+    used_sources = {
+        b.source for b in (*(b for m in METRICS for b in benchmarks_for(m.id)), *context_figures())
+    }
     return AuditReport(
         title=title,
         period_from=period_from,
@@ -619,9 +319,11 @@ def build_audit(
         pathways=_pathways(items),
         completeness=_completeness(items, generated_on),
         sources=[
-            SourceOut(id=s.id, title=s.title, publisher=s.publisher, published=s.published,
-                      url=s.url)
-            for s in SOURCES.values() if s.id in used_sources
+            SourceOut(
+                id=s.id, title=s.title, publisher=s.publisher, published=s.published, url=s.url
+            )
+            for s in SOURCES.values()
+            if s.id in used_sources
         ],
         method=list(METHOD),
     )

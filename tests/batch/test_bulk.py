@@ -274,19 +274,24 @@ def test_a_folder_of_bundles_is_read_in_one_statement_with_each_file_named(
     assert rows == [(0, "bundle-zero"), (1, "case-1"), (2, "bundle-two")]
 
 
-def test_an_export_split_into_many_small_files_is_read_in_a_few_statements(
-    population: list[list[Resource]], export: Path, tmp_path: Path
-) -> None:
-    # A statement per NDJSON file cost about 2 ms a file however small (6,709 files of eight
-    # lines: 18 s against 1.2 s for the same resources in 64 files); runs of files are read
-    # together, each record keeping its file's number and its order in the file.
-    folder = tmp_path / "split"
+def _split(export: Path, folder: Path) -> Path:
+    """The export in files of three lines each."""
     folder.mkdir()
     for path in sorted(export.glob("*.ndjson")):
         lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
         for start in range(0, len(lines), 3):
             part = folder / f"{path.stem}.{start // 3:04d}.ndjson"
             part.write_text("\n".join(lines[start : start + 3]) + "\n", encoding="utf-8")
+    return folder
+
+
+def test_an_export_split_into_many_small_files_is_read_in_a_few_statements(
+    population: list[list[Resource]], export: Path, tmp_path: Path
+) -> None:
+    # A statement per NDJSON file cost about 2 ms a file however small (6,709 files of eight
+    # lines: 18 s against 1.2 s for the same resources in 64 files); runs of files are read
+    # together, each record keeping its file's number and its order in the file.
+    folder = _split(export, tmp_path / "split")
     claims = [f for f in discover(folder) if Path(f.path).name.startswith("Claim.")]
     assert len(claims) > 64
     engine = DuckDbEngine(tmp_path / "duck", threads=2)
@@ -344,3 +349,35 @@ def test_files_are_read_strictly_and_again_as_the_reader_reads_when_an_array_is_
     assert _differences(expected, _facts(folder, tmp_path / "tolerant")) == []
     assert [r for r in reads if r[0] == "Claim"] == [("Claim", True, False), ("Claim", False, True)]
     assert ("Condition", True, True) in reads
+
+
+def test_bad_lines_in_an_export_of_many_small_files_are_found_by_file_and_line(
+    population: list[list[Resource]], export: Path, tmp_path: Path
+) -> None:
+    # A file with a bad line sends its type's files to the line-by-line reading, which reads
+    # runs of neighbouring files in one statement too; each line keeps its own file's number.
+    folder = _split(export, tmp_path / "split")
+    conditions = sorted(folder.glob("Condition.*.ndjson"))
+    assert len(conditions) > 64
+    broken = {conditions[5]: 2, conditions[40]: 4}  # the line each bad line goes in at
+    for path, line in broken.items():
+        lines = path.read_text(encoding="utf-8").splitlines()
+        lines.insert(line - 1, '{"resourceType": "Condition", "id": ')
+        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    # Blank lines count: two at the top move the second file's bad line to line 6.
+    text = conditions[40].read_text(encoding="utf-8")
+    conditions[40].write_text("\n\n" + text, encoding="utf-8")
+    broken[conditions[40]] += 2
+    engine = DuckDbEngine(tmp_path / "duck", threads=2)
+    try:
+        assert engine.lines(discover(folder)).count("read_csv(") == 16
+    finally:
+        engine.close()
+    with pytest.raises(BadInputError) as caught:
+        _facts(folder, tmp_path)
+    assert [(b.file, b.line) for b in caught.value.lines] == [
+        (str(path.resolve()), line) for path, line in sorted(broken.items())
+    ]
+    assert all("not valid JSON" in b.reason for b in caught.value.lines)
+    expected = _expected(reader_cases(population, TODAY))
+    assert _differences(expected, _facts(folder, tmp_path, skip_bad=True)) == []

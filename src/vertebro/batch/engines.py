@@ -143,18 +143,23 @@ class DuckDbEngine:
         bundles = [f for f in files if f.bundle]
         if bundles:
             parts.append(self._bundles(bundles))
-        for item in files:
-            path = string_literal(item.path)
-            if not item.bundle:
-                parts.append(
-                    f"SELECT CAST({item.number} AS BIGINT) AS file, "
-                    "CAST(ordinality AS BIGINT) AS line_no, "
-                    "CAST(NULL AS VARCHAR) AS grp, CAST(NULL AS VARCHAR) AS url, "
-                    f"line AS text FROM read_csv({path}, "
-                    "columns={'line': 'VARCHAR'}, delim='\x01', quote='', escape='', "
-                    "header=false, auto_detect=false, strict_mode=false, "
-                    "max_line_size=1000000000) WITH ORDINALITY"
-                )
+        plain = [f for f in files if not f.bundle]
+        for group in _file_groups(plain, self._threads):
+            # As in `typed_lines`: the file is its place in the group's list, and ORDINALITY
+            # runs on across the group's files (blank lines included), so a line's number is
+            # its ordinality less its file's first.
+            numbers = "[" + ", ".join(str(f.number) for f in group) + "]"
+            paths = "[" + ", ".join(string_literal(f.path) for f in group) + "]"
+            first = "1" if len(group) == 1 else "min(l.ordinality) OVER (PARTITION BY l.file_index)"
+            parts.append(
+                f"SELECT CAST({numbers}[CAST(l.file_index AS BIGINT) + 1] AS BIGINT) AS file, "
+                f"CAST(l.ordinality - {first} + 1 AS BIGINT) AS line_no, "
+                "CAST(NULL AS VARCHAR) AS grp, CAST(NULL AS VARCHAR) AS url, "
+                f"l.line AS text FROM read_csv({paths}, "
+                "columns={'line': 'VARCHAR'}, delim='\x01', quote='', escape='', "
+                "header=false, auto_detect=false, strict_mode=false, "
+                "max_line_size=1000000000) WITH ORDINALITY AS l"
+            )
         return "(" + " UNION ALL ".join(parts) + ") AS lines"
 
     def _bundles(self, files: Sequence[InputFile]) -> str:

@@ -35,7 +35,7 @@ from vertebro.registry_service.errors import (
     RegistryForbidden,
     RegistryNotFound,
 )
-from vertebro.registry_service.file_store import DEFAULT_DB, open_repository
+from vertebro.registry_service.file_store import open_repository
 from vertebro.registry_service.importing import (
     ImportResult,
     import_file,
@@ -77,7 +77,6 @@ __all__ = [
     "AUDIT_BATCH",
     "BAND",
     "BLUE",
-    "DEFAULT_DB",
     "GREEN",
     "GRID",
     "INK",

@@ -58,7 +58,7 @@ def chart_rates(report: AuditReport, subtitle: str | None = None) -> Any:
         )
         return fig
     fig = new_figure(9.0, 0.82 * len(rates) + 1.0)
-    axes = fig.subplots(len(rates), 1, squeeze=False)[:, 0] if rates else []
+    axes = fig.subplots(len(rates), 1, squeeze=False)[:, 0]
     for ax, rate in zip(axes, rates, strict=True):
         p = rate.proportion
         assert p.rate is not None and p.low is not None and p.high is not None

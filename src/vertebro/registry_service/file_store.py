@@ -1,4 +1,4 @@
-"""The registry in a SQLite file of its own (the CLI's `--db`): its default name and opening it."""
+"""The registry in a SQLite file of its own (the CLI's `--db`): opening it."""
 
 from __future__ import annotations
 
@@ -6,8 +6,6 @@ from pathlib import Path
 
 from vertebro.adapters.errors import InputError
 from vertebro.adapters.registry_store import SqliteRegistryRepository
-
-DEFAULT_DB = "vertebro-registry.sqlite3"
 
 
 def open_repository(path: Path | str) -> SqliteRegistryRepository:

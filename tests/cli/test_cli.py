@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
@@ -164,3 +166,17 @@ def test_listing_commands() -> None:
     assert "carefirst" in runner.invoke(main, ["policies"]).stdout
     facts = runner.invoke(main, ["facts"]).stdout
     assert "conservative_treatment.duration_weeks" in facts and "mdt.members" in facts
+
+
+def test_python_dash_m_vertebro_is_the_same_command_line() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "vertebro", "policies"], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == CliRunner().invoke(main, ["policies"]).stdout
+    bad = subprocess.run(
+        [sys.executable, "-m", "vertebro", "assess", "nope.yaml", "--policy", "nice"],
+        capture_output=True,
+        text=True,
+    )
+    assert bad.returncode == 2 and bad.stderr.startswith("vertebro: ")

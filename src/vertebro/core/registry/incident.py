@@ -81,7 +81,7 @@ class PatientOut(_Out):
     sex: str | None
 
 
-class EventOut(_Out):
+class IncidentEventOut(_Out):
     """What happened."""
 
     complication_id: str
@@ -110,7 +110,7 @@ class IncidentReport(_Out):
     device: DeviceOut
     procedure: ProcedureOut
     patient: PatientOut
-    event: EventOut
+    event: IncidentEventOut
     actions: list[str]
     missing: list[str]  # required before filing
     to_confirm: list[str]  # asked by forms, not recorded by the registry
@@ -197,7 +197,7 @@ def build_incident(
         quantity_ml=round(p.total_cement_ml, 2),
         kept_for_investigation=None,
     )
-    event = EventOut(
+    event = IncidentEventOut(
         complication_id=c.id,
         kind=c.kind.value,
         date=c.date,

@@ -153,7 +153,7 @@ def test_a_bad_filter_is_shown_next_to_its_field(
 
 
 def test_the_queue_pages_through_the_cases(web: Web, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(cases_page, "PAGE_SIZE", 2)
+    monkeypatch.setattr(cases_page.queue_views, "PAGE_SIZE", 2)
     made = []
     for _ in range(3):
         made.append(submit(web, QUEUED)["id"])
@@ -173,7 +173,7 @@ def test_a_priority_page_counts_only_cases_of_that_priority(
     web: Web, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # The store is read in chunks of one so that the chunk boundaries are crossed.
-    monkeypatch.setattr(cases_page, "PAGE_SIZE", 1)
+    monkeypatch.setattr(cases_page.queue_views, "PAGE_SIZE", 1)
     monkeypatch.setattr("vertebro.case_service.reads.PRIORITY_SCAN_CHUNK", 1)
     ids = []
     for priority in ("standard", "expedited", "standard", "expedited", "standard"):
